@@ -1,0 +1,44 @@
+# Sluice — a thin wrapper over CMake. The two quick-start commands:
+#   make run    install what is missing, build, start a single-node broker
+#   make test   install what is missing, build, run every test (incl. ASan+UBSan)
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CONFIG     ?= deploy/config/single-node.properties
+
+.PHONY: all deps configure run test test-unit test-asan bench-micro codec clean
+
+all: deps configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@bash deploy/setup.sh
+
+configure:
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) --preset release >/dev/null
+
+run: all
+	@mkdir -p data
+	exec ./$(BUILD)/sluice --config $(CONFIG)
+
+test: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory test-asan
+
+test-unit: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+
+test-asan: deps
+	@test -f $(ASAN_BUILD)/CMakeCache.txt || cmake -S . -B $(ASAN_BUILD) --preset asan >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS) -L unit
+
+bench-micro: all
+	@mkdir -p $(BUILD)/bench
+	./$(BUILD)/bench/sluice-micro --benchmark_out=$(BUILD)/bench/micro.json \
+		--benchmark_out_format=json
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
