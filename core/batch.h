@@ -112,7 +112,8 @@ enum batch_check {
  * attributes (known compression codec, control batches only when
  * transactional), lastOffsetDelta >= 0 and consistent with the record count
  * (uncompressed: every record's length varint fits and the number of
- * records equals records count; compressed: count >= 1), and
+ * records equals records count; compressed: count >= 1 unless the batch is
+ * an empty one left by compaction, see BATCH_CHECK_PRODUCE below), and
  * maxTimestamp >= baseTimestamp unless LogAppendTime.
  * Fills `h` on success. Errors: SL_ETRUNC, SL_ECORRUPT.
  */
@@ -146,5 +147,94 @@ void batch_iter_init(struct batch_iter *it, const uint8_t *buf, size_t len,
 		     enum batch_check checks);
 enum sl_err batch_iter_next(struct batch_iter *it, struct batch_header *h,
 			    const uint8_t **batch);
+
+/*
+ * ---- Additions (batch.c owner): producer-batch check and a record walker ----
+ *
+ * BATCH_CHECK_PRODUCE adds what Kafka demands of a batch fresh from a
+ * producer: records count >= 1 and == lastOffsetDelta + 1 (so, with
+ * BATCH_CHECK_RECORDS, the offset deltas are exactly 0..n-1). Without it a
+ * batch may be empty (records count 0, no record bytes: what compaction
+ * leaves to keep producer state) or have gaps in its offset deltas (a
+ * compacted batch), but deltas are always strictly increasing and the last
+ * one equals lastOffsetDelta.
+ */
+#define BATCH_CHECK_PRODUCE (1 << 2)
+
+/* Smallest encoding of one record: six one-byte varints and attributes. */
+#define BATCH_RECORD_BYTES_MIN 7
+
+/*
+ * One record of an uncompressed (or already decompressed) record set, as
+ * slices of the caller's buffer. key/value are NULL when their length is -1
+ * (null). `headers` points at the first header (after the count varint) and
+ * `headers_bytes` runs to the record's end; walk them with
+ * batch_record_header_next. `size_bytes` counts the length varint too.
+ */
+struct batch_record {
+	int8_t attributes;
+	int64_t timestamp_delta;
+	int32_t offset_delta;
+	const uint8_t *key;
+	int32_t key_len;
+	const uint8_t *value;
+	int32_t value_len;
+	int32_t headers_count;
+	const uint8_t *headers;
+	size_t headers_bytes;
+	size_t size_bytes;
+};
+
+/* One record header; value is NULL when value_len is -1. */
+struct batch_record_header {
+	const uint8_t *key;
+	int32_t key_len;
+	const uint8_t *value;
+	int32_t value_len;
+};
+
+/*
+ * Walks `count` records packed in `records` (`len` bytes): for an
+ * uncompressed batch, records = batch + BATCH_HEADER_BYTES,
+ * len = batch_size_bytes(h) - BATCH_HEADER_BYTES, count = h->records_count;
+ * for a compressed one, the decompressed bytes. The walker checks the
+ * structure of every record (length varint equals the bytes the record
+ * spans, varints at most 5 / 10 bytes, key/value lengths >= -1, header
+ * count and lengths fit) but not the offset-delta order (batch_validate
+ * does). Errors are sticky.
+ */
+struct batch_record_iter {
+	const uint8_t *pos;
+	const uint8_t *end;
+	int32_t records_left;
+	enum sl_err err;
+};
+
+void batch_record_iter_init(struct batch_record_iter *it, const uint8_t *records, size_t len,
+			    int32_t count);
+/*
+ * SL_OK with `r` filled; SL_ENOTFOUND after `count` records when every
+ * byte was used; SL_ECORRUPT for a malformed record, bytes left over, or
+ * fewer records than `count`.
+ */
+enum sl_err batch_record_next(struct batch_record_iter *it, struct batch_record *r);
+/*
+ * Returns header number `*idx` of `r` (headers are only reachable in
+ * order, so `*idx` must count from 0 and `*pos` from 0) and advances both.
+ * SL_ENOTFOUND after the last one. A record returned by batch_record_next
+ * has already had its headers checked, so SL_ECORRUPT only comes from a
+ * record the caller filled itself.
+ */
+enum sl_err batch_record_header_next(const struct batch_record *r, int32_t *idx, size_t *pos,
+				     struct batch_record_header *hdr);
+
+/*
+ * Zigzag varint (int32, at most 5 bytes) and varlong (int64, at most 10
+ * bytes) decoding from [*p, end). On success advances *p and returns SL_OK;
+ * SL_ECORRUPT for an encoding longer than allowed or that overflows the
+ * type, SL_ETRUNC when the bytes end mid-varint (*p unchanged on error).
+ */
+enum sl_err batch_varint_read(const uint8_t **p, const uint8_t *end, int32_t *out);
+enum sl_err batch_varlong_read(const uint8_t **p, const uint8_t *end, int64_t *out);
 
 #endif
