@@ -35,6 +35,10 @@ test-asan: deps
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) -L unit
 
+# Regenerate the Kafka codec (net/kafka_codec*) from the schemas in ../shared.
+codec:
+	python3 tools/gen_kafka_codec.py --schemas ../shared/kafka-protocol --out net/
+
 bench-micro: all
 	@mkdir -p $(BUILD)/bench
 	./$(BUILD)/bench/sluice-micro --benchmark_out=$(BUILD)/bench/micro.json \
