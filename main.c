@@ -1,3 +1,319 @@
-/* placeholder, replaced by the runtime helper */
+/*
+ * main.c — the `sluice` binary: reads the configuration, starts the shards
+ * and waits for SIGTERM/SIGINT.
+ *
+ *   sluice --config FILE [--set key=value]... [--help] [--version]
+ *
+ * Start-up, in this order (each step's failure and exit code):
+ *   1. parse arguments            bad usage          -> message + usage, 2
+ *   2. config_init, load FILE, apply every --set in order, config_finish
+ *                                 any config error   -> the message, 2
+ *   3. set the log level, log the effective configuration
+ *   4. create every log.dirs entry (mkdir -p)   failure -> path + reason, 1
+ *   5. block SIGTERM/SIGINT (every thread inherits the mask), start the
+ *      shard group              failure            -> 1
+ *   6. sigwait; on SIGTERM/SIGINT: log "shutting down", stop the shards,
+ *      join, free, exit 0.
+ *
+ * Threads: main only parses, starts, waits for signals and stops; all the
+ * broker's work happens on the shards. Later parts (listener, partitions)
+ * plug into main_shard_start / main_shard_stop, which run on each shard.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "log.h"
+#include "shard.h"
 #include "sl.h"
-int main(void) { return 0; }
+
+enum main_exit {
+	MAIN_EXIT_OK = 0,
+	MAIN_EXIT_FAILURE = 1,   /* the broker could not start */
+	MAIN_EXIT_USAGE = 2,     /* bad arguments or configuration */
+};
+
+/* Upper bound on --set options (each is one argv entry anyway). */
+#define MAIN_SETS_MAX 1024
+
+struct main_args {
+	const char *config_path;
+	const char *sets[MAIN_SETS_MAX];  /* "key=value", argv-owned */
+	int set_count;
+	bool help;
+	bool version;
+};
+
+/* What every shard's start/stop hook sees. Read-only once shards run. */
+struct main_ctx {
+	const struct config *config;
+};
+
+static void main_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: sluice --config FILE [--set key=value]... [--help] [--version]\n"
+		"\n"
+		"Sluice, a Kafka-compatible broker.\n"
+		"\n"
+		"  -c, --config FILE      broker configuration (server.properties syntax)\n"
+		"  -s, --set key=value    override one configuration key; repeatable,\n"
+		"                         applied in order after FILE\n"
+		"  -h, --help             show this help and exit\n"
+		"  -V, --version          print the version and exit\n"
+		"\n"
+		"Stops cleanly on SIGTERM or SIGINT. Exit codes: 0 ok, 1 could not\n"
+		"start, 2 bad arguments or configuration.\n");
+}
+
+/* Reports a usage error: "sluice: <what><detail>". Returns MAIN_EXIT_USAGE. */
+static int main_usage_error(const char *what, const char *detail)
+{
+	fprintf(stderr, "sluice: %s%s\n", what, detail);
+	main_usage(stderr);
+	return MAIN_EXIT_USAGE;
+}
+
+/*
+ * Parses argv into `a`. Returns MAIN_EXIT_OK, or MAIN_EXIT_USAGE after
+ * printing the problem and the usage on stderr.
+ */
+static int main_args_parse(int argc, char **argv, struct main_args *a)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	memset(a, 0, sizeof(*a));
+	opterr = 0;
+	/* Each iteration consumes at least one argv entry. */
+	for (int i = 0; i <= argc; i++) {
+		int opt = getopt_long(argc, argv, ":c:s:hV", longopts, NULL);
+		if (opt == -1)
+			break;
+		switch (opt) {
+		case 'c':
+			a->config_path = optarg;
+			break;
+		case 's':
+			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
+				return main_usage_error("--set expects key=value, got: ", optarg);
+			if (a->set_count == MAIN_SETS_MAX)
+				return main_usage_error("too many --set options", "");
+			a->sets[a->set_count++] = optarg;
+			break;
+		case 'h':
+			a->help = true;
+			break;
+		case 'V':
+			a->version = true;
+			break;
+		case ':':
+			return main_usage_error("missing value for option ", argv[optind - 1]);
+		default:
+			return main_usage_error("unknown option ", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return main_usage_error("unexpected argument: ", argv[optind]);
+	if (!a->help && !a->version && a->config_path == NULL)
+		return main_usage_error("--config FILE is required", "");
+	return MAIN_EXIT_OK;
+}
+
+/*
+ * Builds the configuration: defaults, the file, the --set overrides in
+ * order, then config_finish. Returns MAIN_EXIT_OK or MAIN_EXIT_USAGE (the
+ * reason printed on stderr). `c` must be freed either way.
+ */
+static int main_config_load(struct config *c, const struct main_args *a)
+{
+	char err[512];
+	char key[256];
+
+	config_init(c);
+	if (config_load_file(c, a->config_path, err, sizeof(err)) != SL_OK)
+		goto fail;
+	for (int i = 0; i < a->set_count; i++) {
+		const char *eq = strchr(a->sets[i], '=');
+		size_t key_len = (size_t)(eq - a->sets[i]);
+		if (key_len >= sizeof(key)) {
+			snprintf(err, sizeof(err), "--set: key too long: %.40s...", a->sets[i]);
+			goto fail;
+		}
+		memcpy(key, a->sets[i], key_len);
+		key[key_len] = '\0';
+		if (config_set(c, key, eq + 1, err, sizeof(err)) != SL_OK)
+			goto fail;
+	}
+	if (config_finish(c, err, sizeof(err)) != SL_OK)
+		goto fail;
+	return MAIN_EXIT_OK;
+fail:
+	fprintf(stderr, "sluice: %s\n", err);
+	return MAIN_EXIT_USAGE;
+}
+
+/*
+ * mkdir -p `path`: creates every missing component (mode 0755). Returns 0
+ * or -errno (ENOTDIR when something on the way is not a directory).
+ */
+static int main_mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+	struct stat st;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char saved = buf[i];
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -errno;
+		buf[i] = saved;
+	}
+	if (stat(path, &st) != 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/* Creates every log.dirs entry. Returns MAIN_EXIT_OK or MAIN_EXIT_FAILURE. */
+static int main_log_dirs_create(const struct config *c)
+{
+	char dir[PATH_MAX];
+	int count = config_list_count(c->log_dirs);
+
+	for (int i = 0; i < count; i++) {
+		if (config_list_get(c->log_dirs, i, dir, sizeof(dir)) != SL_OK) {
+			LOG_E(LOG_NO_SHARD, "log.dirs entry %d is too long", i);
+			return MAIN_EXIT_FAILURE;
+		}
+		int rc = main_mkdir_p(dir);
+		if (rc < 0) {
+			LOG_E(LOG_NO_SHARD, "cannot create log directory %s: %s", dir, strerror(-rc));
+			return MAIN_EXIT_FAILURE;
+		}
+	}
+	return MAIN_EXIT_OK;
+}
+
+/*
+ * Runs on every shard before its first turn. The listener and the
+ * partitions this shard owns will be opened here.
+ */
+static enum sl_err main_shard_start(struct shard *sh, void *arg)
+{
+	struct main_ctx *ctx = arg;
+
+	SL_ASSERT(ctx->config != NULL);
+	sh->app = ctx;
+	return SL_OK;
+}
+
+/* Runs on every shard when it sees the stop request. */
+static void main_shard_stop(struct shard *sh, void *arg)
+{
+	(void)arg;
+	LOG_D(sh->id, "shard stopping");
+}
+
+/*
+ * Starts the shards, waits for SIGTERM/SIGINT, stops them. The signals
+ * must already be blocked in this thread. Returns a main_exit code.
+ */
+static int main_run(const struct config *c, const sigset_t *sigs)
+{
+	struct main_ctx ctx = { .config = c };
+	struct shard_group_options opt;
+	struct shard_group *g = NULL;
+	enum sl_err err;
+	int sig = 0;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.shard_count = (uint32_t)c->num_shards;
+	opt.on_start = main_shard_start;
+	opt.on_stop = main_shard_stop;
+	opt.arg = &ctx;
+	err = shard_group_create(&g, &opt);
+	if (err != SL_OK) {
+		LOG_E(LOG_NO_SHARD, "cannot create %d shards: %s", c->num_shards, sl_err_str(err));
+		return MAIN_EXIT_FAILURE;
+	}
+	err = shard_group_start(g);
+	if (err != SL_OK) {
+		LOG_E(LOG_NO_SHARD, "cannot start the shards: %s", sl_err_str(err));
+		shard_group_destroy(g);
+		return MAIN_EXIT_FAILURE;
+	}
+	LOG_I(LOG_NO_SHARD, "sluice %s running with %u shards", SL_VERSION, shard_group_count(g));
+	/* Only SIGTERM and SIGINT are in the set, so this waits for one of them. */
+	for (int i = 0; i < 1000; i++) {
+		int rc = sigwait(sigs, &sig);
+		if (rc == 0 && (sig == SIGTERM || sig == SIGINT))
+			break;
+		if (rc != 0)
+			LOG_W(LOG_NO_SHARD, "sigwait: %s", strerror(rc));
+	}
+	LOG_I(LOG_NO_SHARD, "shutting down (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	shard_group_stop(g);
+	err = shard_group_join(g);
+	SL_ASSERT(err == SL_OK);
+	shard_group_destroy(g);
+	LOG_I(LOG_NO_SHARD, "stopped");
+	return MAIN_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct main_args args;
+	struct config config;
+	sigset_t sigs;
+	int rc;
+
+	rc = main_args_parse(argc, argv, &args);
+	if (rc != MAIN_EXIT_OK)
+		return rc;
+	if (args.help) {
+		main_usage(stdout);
+		return MAIN_EXIT_OK;
+	}
+	if (args.version) {
+		printf("sluice %s\n", SL_VERSION);
+		return MAIN_EXIT_OK;
+	}
+
+	rc = main_config_load(&config, &args);
+	if (rc != MAIN_EXIT_OK)
+		goto out;
+	log_level_set(config.log_level);
+	config_log(&config);
+	rc = main_log_dirs_create(&config);
+	if (rc != MAIN_EXIT_OK)
+		goto out;
+
+	/* Before any thread exists, so that every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* A peer closing its socket is an error result, never a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	rc = main_run(&config, &sigs);
+out:
+	config_free(&config);
+	return rc;
+}
