@@ -3,10 +3,12 @@
 #   make test   install what is missing, build, run every test (incl. ASan+UBSan)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CONFIG     ?= deploy/config/single-node.properties
 
-.PHONY: all deps configure run test test-unit test-asan bench-micro codec clean
+.PHONY: all deps configure run test test-unit test-asan test-fuzz bench-micro codec clean
 
 all: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -24,6 +26,7 @@ run: all
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-fuzz
 
 test-unit: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
@@ -35,6 +38,13 @@ test-asan: deps
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) -L unit
 
+# libFuzzer targets (tests/fuzz/): clang, ASan+UBSan, about FUZZ_SECONDS in
+# total across the targets, failing on any crash.
+test-fuzz: deps
+	@test -f $(FUZZ_BUILD)/CMakeCache.txt || cmake -S . -B $(FUZZ_BUILD) --preset fuzz >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz
+	bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 # Regenerate the Kafka codec (net/kafka_codec*) from the schemas in ../shared.
 codec:
 	python3 tools/gen_kafka_codec.py --schemas ../shared/kafka-protocol --out net/
@@ -45,4 +55,4 @@ bench-micro: all
 		--benchmark_out_format=json
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -389,7 +389,7 @@ void batch_record_iter_init(struct batch_record_iter *it, const uint8_t *records
 	SL_ASSERT(it != NULL);
 	SL_ASSERT(records != NULL || len == 0);
 	it->pos = records;
-	it->end = records + len;
+	it->end = len > 0 ? records + len : records;  /* NULL + 0 is UB */
 	it->records_left = count;
 	it->err = count < 0 ? SL_ECORRUPT : SL_OK;
 }

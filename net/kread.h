@@ -136,7 +136,8 @@ static inline void kread_init(struct kread *r, const void *buf, size_t len)
 {
 	SL_ASSERT(buf != NULL || len == 0);
 	r->p = buf;
-	r->end = r->p + len;
+	/* NULL + 0 is undefined in C: an empty message may have no buffer. */
+	r->end = len > 0 ? r->p + len : r->p;
 	r->err = SL_OK;
 }
 
