@@ -4,12 +4,29 @@
  * (`<dir>/<20-digit base offset>.log|.index|.timeindex`, see segment.h).
  *
  * Contracts (the words later code relies on):
- *   - APPEND = VISIBLE. plog_append assigns offsets at once (it rewrites each
- *     batch's baseOffset in the caller's buffer) and queues an io_uring
- *     write. When the write completes, in append order, the batches become
- *     visible: plog_end_offset moves past them and reads return them. Only
- *     then (and, under the message-count flush policy, only after the
- *     fdatasync that covers them) is the append's `done` called.
+ *   - APPEND = VISIBLE. plog_append assigns offsets and file positions at
+ *     once (it rewrites each batch's baseOffset in the caller's buffer) and
+ *     hands the bytes to an io_uring write. When the write completes, in
+ *     append order, the batches become visible: plog_end_offset moves past
+ *     them and reads return them. Only then (and, under the message-count
+ *     flush policy, only after the fdatasync that covers them) is the
+ *     append's `done` called.
+ *   - WRITES ARE COALESCED (write-side group commit). At most
+ *     writes_inflight_max write SQEs (default 1) are in flight per log. An
+ *     append arriving while none is in flight starts its own
+ *     IORING_OP_WRITE at once (a lone append pays no extra latency); appends
+ *     arriving while the writes are busy wait, positions already reserved,
+ *     and when a write completes the queued ones go out together as ONE
+ *     IORING_OP_WRITEV (contiguous bytes of one segment, at most
+ *     PLOG_WRITE_IOVS_MAX appends and PLOG_WRITE_BYTES_MAX bytes, the first
+ *     append always). Why: buffered writes to one inode are serialised by
+ *     the kernel and each write SQE is handed to an io-wq worker; with one
+ *     SQE per append the hand-offs, not the copies, set the throughput
+ *     (measured with bench BM_LogAppend, 16 x 64 KiB appends in flight,
+ *     ext4 on 6.18: 55-75% of plain write(2) with one SQE per append, about
+ *     100% coalesced; a lone 1 KiB append's latency is unchanged). The
+ *     completion of a writev completes all the appends it covers, in
+ *     order; a short writev is continued from the first unwritten byte.
  *   - FLUSH = DURABLE. Data is durable only below plog_flushed_offset (the
  *     recovery point): an fdatasync issued after those writes completed has
  *     returned. plog_flush_wait calls back once everything appended before
@@ -72,6 +89,14 @@
 
 /* Appends submitted and not yet completed (delivered) per partition. */
 #define PLOG_APPENDS_INFLIGHT_MAX 256
+/* Upper bound of plog_config.writes_inflight_max (write SQEs in flight). */
+#define PLOG_WRITES_INFLIGHT_MAX 16
+/* Appends one coalesced write covers at most (its iovecs; <= UIO_MAXIOV). */
+#define PLOG_WRITE_IOVS_MAX 64
+/* Bytes one coalesced write covers at most, unless its first append alone
+ * is larger: bounds how long the first append of a group waits for the
+ * others (4 MiB is about 2 ms of page-cache copying). */
+#define PLOG_WRITE_BYTES_MAX (4u << 20)
 /* Upper bound on segments per partition (a directory holding more is refused). */
 #define PLOG_SEGMENTS_MAX (1u << 20)
 #define PLOG_CHECKPOINT_NAME "partition.checkpoint"
@@ -89,6 +114,11 @@ struct plog_config {
 	int64_t checkpoint_interval_ms;   /* log.flush.offset.checkpoint.interval.ms */
 	int preallocate;                  /* log.preallocate */
 	int shard_id;                     /* for log lines only */
+	/* Not Kafka's: write SQEs in flight at once, 1 .. PLOG_WRITES_INFLIGHT_MAX
+	 * (0 means the default, 1: everything queued behind one write goes out as
+	 * one writev). More only splits the coalescing; tests use it to complete
+	 * writes out of order. */
+	int32_t writes_inflight_max;
 };
 
 /* Kafka's defaults (1 GiB segments, 7 days, 4 KiB index interval, ...). */
@@ -100,6 +130,8 @@ struct segment;
 /* Counters for tests and metrics. */
 struct plog_stats {
 	uint64_t appends;                 /* accepted by plog_append */
+	uint64_t writes;                  /* write SQEs started (WRITE or WRITEV; resubmissions
+					   * not counted): appends / writes = coalescing */
 	uint64_t writes_resubmitted;      /* short writes continued */
 	uint64_t flushes;                 /* group commits issued */
 	uint64_t fsyncs;                  /* IORING_OP_FSYNC submitted (all files) */
@@ -157,16 +189,13 @@ struct plog_append {
 	/* out, valid in done */
 	enum sl_err res;             /* SL_OK or SL_EIO */
 	/* private */
-	struct ring_op op;
 	struct plog *log;
 	struct segment *seg;
 	struct plog_append *next;
 	int64_t file_pos;
 	int64_t flush_need;          /* deliver once flushed_offset >= this */
-	uint32_t written;
 	uint32_t batch_count;
-	int32_t write_err;           /* first -errno of the write */
-	uint16_t resubmits;
+	int32_t write_err;           /* -errno of the write that covered it */
 	uint8_t state;
 };
 
@@ -178,8 +207,10 @@ struct plog_append {
  * taking lastOffsetDelta + 1 offsets; a->base_offset/last_offset say which.
  * Rolls the active segment first if the append would make it exceed
  * segment_bytes, if it is older than roll_ms, or if its indexes are nearly
- * full. The write is queued on the ring (submitted by the owner's next
- * ring_wait).
+ * full. With a write slot free the write is queued on the ring at once
+ * (submitted by the owner's next ring_wait); otherwise the append waits for
+ * the write in flight and then goes out with the others that waited, in one
+ * writev (see WRITES ARE COALESCED above).
  *
  * Ownership: the buffer belongs to the kernel and to plog until `done`
  * runs: keep it alive and unmodified. `done` runs exactly once, on the

@@ -10,10 +10,19 @@
  *      start_offset <= end_offset, and with no append pending end_offset
  *      is the active segment's next offset (the flushed offset may lag the
  *      start offset after plog_delete_before).
- *   3. writes: appends submitted, in offset order, some maybe written;
- *      deliver: appends made visible (or failed), waiting for their flush or
- *      for an earlier one; appends_pending = |writes| + |deliver|
- *      <= PLOG_APPENDS_INFLIGHT_MAX.
+ *   3. writes: appends accepted, in offset order: first those covered by
+ *      a write slot (WRITING, or WRITTEN awaiting an earlier one), then from
+ *      write_next on the QUEUED ones no write covers yet; deliver: appends
+ *      made visible (or failed), waiting for their flush or for an earlier
+ *      one; appends_pending = |writes| + |deliver| <= PLOG_APPENDS_INFLIGHT_MAX.
+ *   3a. writes_inflight = busy slots <= cfg.writes_inflight_max; a busy
+ *      slot covers append_count consecutive appends of `writes`, all in one
+ *      segment, whose bytes are contiguous from its file_pos. Whenever
+ *      write_next is set, writes_inflight > 0 (a queued append always has a
+ *      write ahead of it whose completion starts the next one); it may lapse
+ *      only between a slot's release in plog_write_done and the
+ *      plog_writes_pump after it, and between plog_append's enqueue and its
+ *      fill, neither of which calls into the ring.
  *   4. At most one flush (group commit) in flight: flush_ops_inflight counts
  *      its fsyncs plus one token while it is being issued.
  *   5. waiters are in target order (targets are next_offset at call time).
@@ -22,6 +31,7 @@
 #define SL_IO_PLOG_INTERNAL_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "plog.h"
 #include "segment.h"
@@ -29,11 +39,41 @@
 #define PLOG_CONTAINER_OF(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
+/*
+ * An append's states: plog_append -> QUEUED (offsets and position reserved)
+ * --plog_write_fill--> WRITING (a slot covers it) --plog_write_done-->
+ * WRITTEN (or QUEUED --plog_writes_cancel--> WRITTEN with -ECANCELED)
+ * --plog_writes_process--> DELIVERING --plog_deliver--> IDLE (done called).
+ */
 enum plog_append_state {
 	PLOG_APPEND_IDLE = 0,
+	PLOG_APPEND_QUEUED,
 	PLOG_APPEND_WRITING,
 	PLOG_APPEND_WRITTEN,
 	PLOG_APPEND_DELIVERING,
+};
+
+/*
+ * One write SQE (IORING_OP_WRITE for one append, IORING_OP_WRITEV for
+ * several) and the run of appends it covers. The iovecs point into the
+ * appends' buffers and belong to the kernel while busy; a short write
+ * advances iov_idx / the partial iovec and resubmits the rest.
+ */
+struct plog_write {
+	struct ring_op op;
+	struct plog *log;
+	struct segment *seg;
+	struct plog_append *first;      /* first append covered (NULL unless filled) */
+	int64_t file_pos;               /* position of the first byte */
+	uint64_t bytes;                 /* total covered */
+	uint64_t written;               /* completed so far */
+	uint64_t iov_consumed;          /* of written, already cut from the iovecs */
+	uint32_t append_count;          /* = iov_count */
+	uint32_t iov_count;
+	uint32_t iov_idx;               /* first iovec not wholly written */
+	uint16_t resubmits;
+	uint8_t busy;                   /* reserved or in flight */
+	struct iovec iov[PLOG_WRITE_IOVS_MAX];
 };
 
 struct plog {
@@ -60,6 +100,9 @@ struct plog {
 	int64_t ckpt_recovery_point;    /* recovery point in the last checkpoint */
 
 	struct plog_append *writes_head, *writes_tail;
+	struct plog_append *write_next;  /* first QUEUED append of `writes`, or NULL */
+	struct plog_write *wslots;       /* cfg.writes_inflight_max slots */
+	uint32_t writes_inflight;        /* busy slots */
 	struct plog_append *deliver_head, *deliver_tail;
 	uint32_t appends_pending;
 	struct plog_flush_waiter *waiters_head, *waiters_tail;

@@ -5,7 +5,10 @@
  * (a manual CQE dispatcher reorders them), short writes, write errors and
  * the failed state, the bounds (SL_EAGAIN, SL_EINVAL), "append = visible",
  * the flush policies (message count, time) and group commit (several
- * waiters released by one fdatasync, counted through plog_stats), reads
+ * waiters released by one fdatasync, counted through plog_stats), write
+ * coalescing (appends queued behind the write in flight go out as one
+ * writev: short writevs, a failing one, the iovec / byte / segment bounds,
+ * two write slots completing out of order, appends made from callbacks), reads
  * against a model (max_bytes, KIP-74, max_offset, segment boundary,
  * SL_ERANGE), timestamp lookups and the header scan.
  */
@@ -98,6 +101,7 @@ static void test_completion_order_reversed(void **state)
 	struct plog *log;
 	int seq = 0;
 
+	f->cfg.writes_inflight_max = 8;  /* one write per append: 8 CQEs to reorder */
 	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
 	for (int i = 0; i < 8; i++) {
 		size_t len = iot_batch(buf, sizeof(buf), 2, i, 100, (uint8_t)i);
@@ -174,6 +178,7 @@ static void test_write_error_fails_log(void **state)
 	struct plog *log;
 	int seq = 0;
 
+	f->cfg.writes_inflight_max = 3;  /* one write per append */
 	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
 	for (int i = 0; i < 3; i++) {
 		size_t len = iot_batch(buf, sizeof(buf), 1, i, 50, (uint8_t)i);
@@ -251,6 +256,391 @@ static void test_bounds(void **state)
 	assert_int_equal(plog_append(log, &a, 0), SL_EINVAL);
 	assert_int_equal(plog_next_offset(log), PLOG_APPENDS_INFLIGHT_MAX);
 	assert_int_equal(plog_close(log), SL_OK);
+}
+
+/* ---- coalesced writes (write-side group commit) ---- */
+
+/* Each append (one batch each) reads back byte for byte. */
+static void check_apps_read_back(struct plog *log, struct iot_app *apps, int n)
+{
+	static uint8_t got[PLOG_WRITE_BYTES_MAX + 8192];
+
+	for (int i = 0; i < n; i++) {
+		uint32_t len = iot_read(log, apps[i].a.base_offset, 1, INT64_MAX, got, sizeof(got),
+					NULL);
+		assert_int_equal(len, apps[i].a.len);
+		assert_memory_equal(got, apps[i].buf, len);
+	}
+}
+
+static void test_coalesce_burst(void **state)
+{
+	struct fixture *f = *state;
+	struct iot_app apps[16];
+	struct iot_cqe c;
+	static uint8_t buf[8192];
+	struct plog *log;
+	int seq = 0;
+	int rest = 0;
+
+	/* Default: one write in flight. */
+	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
+	for (int i = 0; i < 16; i++) {
+		size_t len = iot_batch(buf, sizeof(buf), 1 + i % 3, i, 100 + 37 * i, (uint8_t)i);
+		assert_int_equal(iot_app_submit(log, &apps[i], buf, len, 0, &seq), SL_OK);
+		/* The first append's write starts at once (no added latency);
+		 * the others queue behind it. */
+		assert_int_equal(plog_stats(log)->writes, 1);
+		if (i > 0)
+			rest += (int)len;
+	}
+	assert_int_equal(f->ring.inflight, 1);
+	iot_reap(&f->ring, 1, &c);
+	assert_int_equal(c.res, (int)apps[0].a.len);  /* the first append alone */
+	iot_dispatch(&f->ring, &c, c.res);
+	assert_int_equal(seq, 1);
+	assert_int_equal(plog_end_offset(log), apps[0].a.last_offset + 1);
+	/* The fifteen queued appends go out as one writev. */
+	assert_int_equal(plog_stats(log)->writes, 2);
+	assert_int_equal(f->ring.inflight, 1);
+	iot_reap(&f->ring, 1, &c);
+	assert_int_equal(c.res, rest);
+	assert_int_equal(plog_end_offset(log), apps[0].a.last_offset + 1);  /* not before */
+	iot_dispatch(&f->ring, &c, c.res);
+	assert_int_equal(seq, 16);
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(apps[i].res, SL_OK);
+		assert_int_equal(apps[i].seq, i);
+		assert_true(apps[i].end_at_done >= apps[i].a.last_offset + 1);
+	}
+	assert_int_equal(plog_end_offset(log), apps[15].a.last_offset + 1);
+	assert_int_equal(plog_stats(log)->appends, 16);
+	assert_int_equal(plog_stats(log)->writes, 2);
+	check_apps_read_back(log, apps, 16);
+	iot_verify_log(log);
+	for (int i = 0; i < 16; i++)
+		iot_app_free(&apps[i]);
+	assert_int_equal(plog_close(log), SL_OK);
+}
+
+static void test_coalesce_short_writev(void **state)
+{
+	struct fixture *f = *state;
+	struct iot_app apps[5];
+	struct iot_cqe c;
+	static uint8_t buf[4096];
+	struct plog *log;
+	int seq = 0;
+	int len[5];
+
+	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
+	for (int i = 0; i < 5; i++) {
+		len[i] = (int)iot_batch(buf, sizeof(buf), 2, i, 150 + 10 * i, (uint8_t)(i + 1));
+		assert_int_equal(iot_app_submit(log, &apps[i], buf, (size_t)len[i], 0, &seq), SL_OK);
+	}
+	iot_reap(&f->ring, 1, &c);
+	iot_dispatch(&f->ring, &c, c.res);
+	assert_int_equal(seq, 1);
+	/* The writev of appends 1..4 stops 7 bytes into append 2. */
+	iot_reap(&f->ring, 1, &c);
+	assert_int_equal(c.res, len[1] + len[2] + len[3] + len[4]);
+	iot_dispatch(&f->ring, &c, len[1] + 7);
+	assert_int_equal(seq, 1);  /* nothing delivered: the write is not over */
+	assert_int_equal(plog_end_offset(log), 2);
+	assert_int_equal(plog_stats(log)->writes_resubmitted, 1);
+	/* The rest is resubmitted from there; it stops at an iovec boundary. */
+	iot_reap(&f->ring, 1, &c);
+	assert_int_equal(c.res, len[2] - 7 + len[3] + len[4]);
+	iot_dispatch(&f->ring, &c, len[2] - 7);
+	assert_int_equal(seq, 1);
+	assert_int_equal(plog_stats(log)->writes_resubmitted, 2);
+	/* Interrupted: the same rest again. */
+	iot_reap(&f->ring, 1, &c);
+	assert_int_equal(c.res, len[3] + len[4]);
+	iot_dispatch(&f->ring, &c, -EINTR);
+	iot_reap(&f->ring, 1, &c);
+	assert_int_equal(c.res, len[3] + len[4]);
+	iot_dispatch(&f->ring, &c, c.res);
+	assert_int_equal(seq, 5);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(apps[i].res, SL_OK);
+		assert_int_equal(apps[i].seq, i);
+	}
+	assert_int_equal(plog_stats(log)->writes, 2);
+	assert_int_equal(plog_stats(log)->writes_resubmitted, 3);
+	check_apps_read_back(log, apps, 5);
+	iot_verify_log(log);
+	for (int i = 0; i < 5; i++)
+		iot_app_free(&apps[i]);
+	assert_int_equal(plog_close(log), SL_OK);
+}
+
+static void test_coalesce_write_error(void **state)
+{
+	struct fixture *f = *state;
+	struct iot_app apps[6];
+	struct iot_cqe c;
+	static uint8_t buf[4096];
+	struct plog *log;
+	int seq = 0;
+
+	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
+	for (int i = 0; i < 4; i++) {
+		size_t len = iot_batch(buf, sizeof(buf), 1, i, 80, (uint8_t)i);
+		assert_int_equal(iot_app_submit(log, &apps[i], buf, len, 0, &seq), SL_OK);
+	}
+	iot_reap(&f->ring, 1, &c);
+	iot_dispatch(&f->ring, &c, c.res);
+	assert_int_equal(plog_stats(log)->writes, 2);  /* appends 1..3 in flight */
+	/* Two more queue behind that writev. */
+	for (int i = 4; i < 6; i++) {
+		size_t len = iot_batch(buf, sizeof(buf), 1, i, 80, (uint8_t)i);
+		assert_int_equal(iot_app_submit(log, &apps[i], buf, len, 0, &seq), SL_OK);
+	}
+	assert_int_equal(plog_stats(log)->writes, 2);
+	/* The writev writes exactly append 1, then fails. */
+	iot_reap(&f->ring, 1, &c);
+	iot_dispatch(&f->ring, &c, (int)apps[1].a.len);
+	assert_false(plog_failed(log));
+	iot_reap(&f->ring, 1, &c);
+	iot_dispatch(&f->ring, &c, -EIO);
+	assert_int_equal(seq, 6);
+	assert_true(plog_failed(log));
+	assert_int_equal(apps[0].res, SL_OK);
+	assert_int_equal(apps[1].res, SL_OK);   /* wholly written before the failure */
+	assert_int_equal(apps[2].res, SL_EIO);
+	assert_int_equal(apps[3].res, SL_EIO);
+	assert_int_equal(apps[4].res, SL_EIO);  /* queued: never written */
+	assert_int_equal(apps[5].res, SL_EIO);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(apps[i].seq, i);
+	assert_int_equal(plog_stats(log)->writes, 2);
+	assert_int_equal(f->ring.inflight, 0);
+	assert_int_equal(plog_end_offset(log), 2);
+	check_apps_read_back(log, apps, 2);
+	for (int i = 0; i < 6; i++)
+		iot_app_free(&apps[i]);
+	assert_int_equal(plog_close(log), SL_EIO);
+
+	/* Reopen: the two visible appends survive; appending works again. */
+	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
+	assert_true(plog_end_offset(log) >= 2);
+	iot_append_sync(log, &f->ring, 1, 10, 10, 0);
+	iot_verify_log(log);
+	assert_int_equal(plog_close(log), SL_OK);
+}
+
+/* Appends n copies of a len-byte batch at once and drives them all. */
+static void append_burst(struct fixture *f, struct plog *log, struct iot_app *apps, int n,
+			 const uint8_t *buf, size_t len)
+{
+	int seq = 0;
+
+	for (int i = 0; i < n; i++)
+		assert_int_equal(iot_app_submit(log, &apps[i], buf, len, 0, &seq), SL_OK);
+	iot_drive(&f->ring, &apps[n - 1].done);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(apps[i].res, SL_OK);
+		assert_int_equal(apps[i].seq, i);
+	}
+}
+
+static void test_coalesce_bounds(void **state)
+{
+	struct fixture *f = *state;
+	enum { N_IOV = PLOG_WRITE_IOVS_MAX + 6 };
+	static struct iot_app apps[N_IOV];
+	static uint8_t buf[PLOG_WRITE_BYTES_MAX / 3 + 4096];
+	static uint8_t big[PLOG_WRITE_BYTES_MAX + 4096];
+	struct plog *log;
+
+	_Static_assert(N_IOV <= PLOG_APPENDS_INFLIGHT_MAX, "fits in flight");
+	f->cfg.segment_bytes = 1 << 28;
+	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
+	/* Iovec cap: 1 alone, then PLOG_WRITE_IOVS_MAX, then the last 5. */
+	size_t len = iot_batch(buf, sizeof(buf), 1, 0, 30, 1);
+	append_burst(f, log, apps, N_IOV, buf, len);
+	assert_int_equal(plog_stats(log)->writes, 3);
+	check_apps_read_back(log, apps, N_IOV);
+	for (int i = 0; i < N_IOV; i++)
+		iot_app_free(&apps[i]);
+
+	/* Byte cap: appends of just over a third of it go two per writev. */
+	len = iot_batch(buf, sizeof(buf), 1, 0, PLOG_WRITE_BYTES_MAX / 3 + 100, 2);
+	assert_true(2 * len <= PLOG_WRITE_BYTES_MAX && 3 * len > PLOG_WRITE_BYTES_MAX);
+	append_burst(f, log, apps, 7, buf, len);
+	assert_int_equal(plog_stats(log)->writes, 3 + 4);
+	check_apps_read_back(log, apps, 7);
+	for (int i = 0; i < 7; i++)
+		iot_app_free(&apps[i]);
+
+	iot_verify_log(log);  /* (its read buffer is smaller than what follows) */
+
+	/* An append larger than the cap still goes out (alone). */
+	len = iot_batch(big, sizeof(big), 1, 0, PLOG_WRITE_BYTES_MAX + 10, 3);
+	append_burst(f, log, apps, 3, big, len);
+	assert_int_equal(plog_stats(log)->writes, 7 + 3);
+	check_apps_read_back(log, apps, 3);
+	for (int i = 0; i < 3; i++)
+		iot_app_free(&apps[i]);
+	assert_int_equal(plog_close(log), SL_OK);
+}
+
+static void test_coalesce_segment_boundary(void **state)
+{
+	struct fixture *f = *state;
+	struct iot_app apps[7];
+	static uint8_t buf[4096];
+	struct plog *log;
+
+	size_t len = iot_batch(buf, sizeof(buf), 2, 0, 200, 4);
+	f->cfg.segment_bytes = 3 * (int64_t)len;  /* three appends per segment */
+	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
+	append_burst(f, log, apps, 7, buf, len);
+	/* [0] alone, [1 2] rest of segment 0, [3 4 5] segment 1, [6] segment 2:
+	 * a write never spans two files. */
+	assert_int_equal(plog_segment_count(log), 3);
+	assert_int_equal(plog_stats(log)->writes, 4);
+	check_apps_read_back(log, apps, 7);
+	iot_verify_log(log);
+	for (int i = 0; i < 7; i++)
+		iot_app_free(&apps[i]);
+	assert_int_equal(plog_close(log), SL_OK);
+}
+
+static void test_coalesce_two_slots_out_of_order(void **state)
+{
+	struct fixture *f = *state;
+	struct iot_app apps[10];
+	struct iot_cqe cqes[2], c;
+	static uint8_t buf[4096];
+	struct plog *log;
+	int seq = 0;
+
+	f->cfg.writes_inflight_max = 2;
+	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
+	for (int i = 0; i < 10; i++) {
+		size_t len = iot_batch(buf, sizeof(buf), 1, i, 60 + 20 * i, (uint8_t)i);
+		assert_int_equal(iot_app_submit(log, &apps[i], buf, len, 0, &seq), SL_OK);
+	}
+	assert_int_equal(plog_stats(log)->writes, 2);  /* [0] and [1]; 2..9 queue */
+	iot_reap(&f->ring, 2, cqes);
+	int second = cqes[0].res == (int)apps[1].a.len ? 0 : 1;
+	assert_int_equal(cqes[second].res, (int)apps[1].a.len);
+	assert_int_equal(cqes[1 - second].res, (int)apps[0].a.len);
+	/* Append 1's write completes first: its slot takes the queued ones,
+	 * but nothing is delivered or visible before append 0. */
+	iot_dispatch(&f->ring, &cqes[second], cqes[second].res);
+	assert_int_equal(seq, 0);
+	assert_int_equal(plog_end_offset(log), 0);
+	assert_int_equal(plog_stats(log)->writes, 3);
+	iot_dispatch(&f->ring, &cqes[1 - second], cqes[1 - second].res);
+	assert_int_equal(seq, 2);
+	assert_int_equal(plog_end_offset(log), 2);
+	iot_reap(&f->ring, 1, &c);
+	iot_dispatch(&f->ring, &c, c.res);
+	assert_int_equal(seq, 10);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(apps[i].res, SL_OK);
+		assert_int_equal(apps[i].seq, i);
+	}
+	check_apps_read_back(log, apps, 10);
+	for (int i = 0; i < 10; i++)
+		iot_app_free(&apps[i]);
+	assert_int_equal(plog_close(log), SL_OK);
+}
+
+/* Appends made from `done` callbacks (a produce pipeline refilling). */
+enum { CHAIN_APPENDS = 150 };
+
+struct chain_app {
+	struct plog_append a;
+	struct chain *ch;
+	int done;
+	enum sl_err res;
+};
+
+struct chain {
+	struct chain_app apps[CHAIN_APPENDS];
+	uint8_t *bufs[CHAIN_APPENDS];
+	int submitted;
+	int delivered;
+	int out_of_order;
+	int64_t next_base;
+	struct plog *log;
+};
+
+static void chain_done(struct plog_append *a);
+
+/* Submits the next append of the chain (a fresh batch, own buffer). */
+static void chain_submit(struct chain *ch)
+{
+	static uint8_t buf[4096];
+	int i = ch->submitted++;
+	size_t len = iot_batch(buf, sizeof(buf), 1 + i % 4, i, 40 + (i * 13) % 200, (uint8_t)i);
+	struct chain_app *t = &ch->apps[i];
+
+	ch->bufs[i] = malloc(len);
+	assert_non_null(ch->bufs[i]);
+	memcpy(ch->bufs[i], buf, len);
+	memset(t, 0, sizeof(*t));
+	t->ch = ch;
+	t->a.buf = ch->bufs[i];
+	t->a.len = len;
+	t->a.done = chain_done;
+	assert_int_equal(plog_append(ch->log, &t->a, 0), SL_OK);
+}
+
+static void chain_done(struct plog_append *a)
+{
+	struct chain_app *t = (struct chain_app *)(void *)a;
+	struct chain *ch = t->ch;
+
+	assert_false(t->done);
+	t->done = 1;
+	t->res = a->res;
+	if (a->base_offset != ch->next_base || plog_end_offset(ch->log) <= a->last_offset)
+		ch->out_of_order++;
+	ch->next_base = a->last_offset + 1;
+	ch->delivered++;
+	/* Each completion appends up to three more, while others are queued. */
+	for (int k = 0; k < 3 && ch->submitted < CHAIN_APPENDS; k++)
+		chain_submit(ch);
+}
+
+static void test_coalesce_appends_from_done(void **state)
+{
+	struct fixture *f = *state;
+	static struct chain ch;
+	static uint8_t got[8192];
+	int last_done = 0;
+
+	memset(&ch, 0, sizeof(ch));
+	f->cfg.segment_bytes = 16 * 1024;  /* rolls with writes in flight */
+	assert_int_equal(plog_open(&ch.log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
+	for (int i = 0; i < 4; i++)
+		chain_submit(&ch);
+	for (int n = 0; ch.delivered < CHAIN_APPENDS; n++) {
+		assert_true(n < IOT_DRIVE_TURNS_MAX);
+		assert_true(ring_wait(&f->ring, 1, 1000000000LL) >= 0);
+	}
+	last_done = ch.apps[CHAIN_APPENDS - 1].done;
+	assert_true(last_done);
+	assert_int_equal(ch.out_of_order, 0);
+	assert_int_equal(plog_end_offset(ch.log), ch.next_base);
+	/* Fewer writes than appends: the ones made meanwhile were coalesced. */
+	assert_true(plog_stats(ch.log)->writes < CHAIN_APPENDS);
+	for (int i = 0; i < CHAIN_APPENDS; i++) {
+		assert_int_equal(ch.apps[i].res, SL_OK);
+		uint32_t len = iot_read(ch.log, ch.apps[i].a.base_offset, 1, INT64_MAX, got,
+					sizeof(got), NULL);
+		assert_int_equal(len, ch.apps[i].a.len);
+		assert_memory_equal(got, ch.bufs[i], len);
+		free(ch.bufs[i]);
+	}
+	assert_true(plog_segment_count(ch.log) > 3);
+	iot_verify_log(ch.log);
+	assert_int_equal(plog_close(ch.log), SL_OK);
 }
 
 /* ---- reads against a model ---- */
@@ -469,6 +859,7 @@ static void test_flush_messages_policy(void **state)
 
 	/* acks=1 with flush.interval.messages=1: durable before done. */
 	f->cfg.flush_interval_messages = 1;
+	f->cfg.writes_inflight_max = 10;  /* one write per append: 10 CQEs */
 	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
 	for (int i = 0; i < 10; i++) {
 		size_t len = iot_batch(buf, sizeof(buf), 1, i, 40, (uint8_t)i);
@@ -769,6 +1160,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_short_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error_fails_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_coalesce_burst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_coalesce_short_writev, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_coalesce_write_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_coalesce_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_coalesce_segment_boundary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_coalesce_two_slots_out_of_order, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_coalesce_appends_from_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timestamps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
