@@ -3,6 +3,7 @@
  * and waits for SIGTERM/SIGINT.
  *
  *   sluice --config FILE [--set key=value]... [--help] [--version]
+ *   sluice --api-versions     (the served APIs as a Markdown table)
  *
  * Start-up, in this order (each step's failure and exit code):
  *   1. parse arguments            bad usage          -> message + usage, 2
@@ -10,14 +11,19 @@
  *                                 any config error   -> the message, 2
  *   3. set the log level, log the effective configuration
  *   4. create every log.dirs entry (mkdir -p)   failure -> path + reason, 1
- *   5. block SIGTERM/SIGINT (every thread inherits the mask), start the
- *      shard group              failure            -> 1
- *   6. sigwait; on SIGTERM/SIGINT: log "shutting down", stop the shards,
- *      join, free, exit 0.
+ *   5. broker_create: load the topics catalog, bind the listening socket
+ *      (so the port is known, and taken, before any shard runs)
+ *                                 failure            -> 1
+ *   6. block SIGTERM/SIGINT (every thread inherits the mask), start the
+ *      shard group; each shard's on_start (broker_shard_start) opens the
+ *      partitions it owns and starts accepting
+ *                                 failure            -> 1
+ *   7. sigwait; on SIGTERM/SIGINT: log "shutting down", stop the shards
+ *      (broker_shard_stop: close listeners and connections, close the
+ *      partition logs cleanly), join, broker_destroy, exit 0.
  *
  * Threads: main only parses, starts, waits for signals and stops; all the
- * broker's work happens on the shards. Later parts (listener, partitions)
- * plug into main_shard_start / main_shard_stop, which run on each shard.
+ * broker's work happens on the shards (net/broker.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,7 +34,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "broker.h"
 #include "config.h"
+#include "dispatch.h"
 #include "log.h"
 #include "shard.h"
 #include "sl.h"
@@ -48,23 +56,28 @@ struct main_args {
 	int set_count;
 	bool help;
 	bool version;
+	bool api_versions;
 };
 
 /* What every shard's start/stop hook sees. Read-only once shards run. */
 struct main_ctx {
 	const struct config *config;
+	struct broker *broker;
 };
 
 static void main_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: sluice --config FILE [--set key=value]... [--help] [--version]\n"
+		"       sluice --api-versions\n"
 		"\n"
 		"Sluice, a Kafka-compatible broker.\n"
 		"\n"
 		"  -c, --config FILE      broker configuration (server.properties syntax)\n"
 		"  -s, --set key=value    override one configuration key; repeatable,\n"
 		"                         applied in order after FILE\n"
+		"  -A, --api-versions     print the Kafka APIs and versions served\n"
+		"                         (Markdown) and exit\n"
 		"  -h, --help             show this help and exit\n"
 		"  -V, --version          print the version and exit\n"
 		"\n"
@@ -91,6 +104,7 @@ static int main_args_parse(int argc, char **argv, struct main_args *a)
 		{ "set", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "api-versions", no_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 
@@ -98,7 +112,7 @@ static int main_args_parse(int argc, char **argv, struct main_args *a)
 	opterr = 0;
 	/* Each iteration consumes at least one argv entry. */
 	for (int i = 0; i <= argc; i++) {
-		int opt = getopt_long(argc, argv, ":c:s:hV", longopts, NULL);
+		int opt = getopt_long(argc, argv, ":c:s:hVA", longopts, NULL);
 		if (opt == -1)
 			break;
 		switch (opt) {
@@ -118,6 +132,9 @@ static int main_args_parse(int argc, char **argv, struct main_args *a)
 		case 'V':
 			a->version = true;
 			break;
+		case 'A':
+			a->api_versions = true;
+			break;
 		case ':':
 			return main_usage_error("missing value for option ", argv[optind - 1]);
 		default:
@@ -126,7 +143,7 @@ static int main_args_parse(int argc, char **argv, struct main_args *a)
 	}
 	if (optind < argc)
 		return main_usage_error("unexpected argument: ", argv[optind]);
-	if (!a->help && !a->version && a->config_path == NULL)
+	if (!a->help && !a->version && !a->api_versions && a->config_path == NULL)
 		return main_usage_error("--config FILE is required", "");
 	return MAIN_EXIT_OK;
 }
@@ -211,33 +228,31 @@ static int main_log_dirs_create(const struct config *c)
 	return MAIN_EXIT_OK;
 }
 
-/*
- * Runs on every shard before its first turn. The listener and the
- * partitions this shard owns will be opened here.
- */
+/* Runs on every shard before its first turn: the broker's per-shard state. */
 static enum sl_err main_shard_start(struct shard *sh, void *arg)
 {
 	struct main_ctx *ctx = arg;
 
-	SL_ASSERT(ctx->config != NULL);
-	sh->app = ctx;
-	return SL_OK;
+	SL_ASSERT(ctx->config != NULL && ctx->broker != NULL);
+	return broker_shard_start(sh, ctx->broker);
 }
 
 /* Runs on every shard when it sees the stop request. */
 static void main_shard_stop(struct shard *sh, void *arg)
 {
-	(void)arg;
+	struct main_ctx *ctx = arg;
+
 	LOG_D(sh->id, "shard stopping");
+	broker_shard_stop(sh, ctx->broker);
 }
 
 /*
  * Starts the shards, waits for SIGTERM/SIGINT, stops them. The signals
  * must already be blocked in this thread. Returns a main_exit code.
  */
-static int main_run(const struct config *c, const sigset_t *sigs)
+static int main_run(const struct config *c, struct broker *b, const sigset_t *sigs)
 {
-	struct main_ctx ctx = { .config = c };
+	struct main_ctx ctx = { .config = c, .broker = b };
 	struct shard_group_options opt;
 	struct shard_group *g = NULL;
 	enum sl_err err;
@@ -281,6 +296,7 @@ int main(int argc, char **argv)
 {
 	struct main_args args;
 	struct config config;
+	struct broker *broker = NULL;
 	sigset_t sigs;
 	int rc;
 
@@ -295,6 +311,10 @@ int main(int argc, char **argv)
 		printf("sluice %s\n", SL_VERSION);
 		return MAIN_EXIT_OK;
 	}
+	if (args.api_versions) {
+		dispatch_print_markdown(stdout);
+		return MAIN_EXIT_OK;
+	}
 
 	rc = main_config_load(&config, &args);
 	if (rc != MAIN_EXIT_OK)
@@ -304,16 +324,22 @@ int main(int argc, char **argv)
 	rc = main_log_dirs_create(&config);
 	if (rc != MAIN_EXIT_OK)
 		goto out;
+	/* A peer closing its socket is an error result, never a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	if (broker_create(&broker, &config) != SL_OK) {
+		LOG_E(LOG_NO_SHARD, "cannot start the broker (see above)");
+		rc = MAIN_EXIT_FAILURE;
+		goto out;
+	}
 
 	/* Before any thread exists, so that every thread inherits the mask. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	/* A peer closing its socket is an error result, never a signal. */
-	signal(SIGPIPE, SIG_IGN);
-	rc = main_run(&config, &sigs);
+	rc = main_run(&config, broker, &sigs);
 out:
+	broker_destroy(broker);
 	config_free(&config);
 	return rc;
 }

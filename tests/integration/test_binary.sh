@@ -68,6 +68,7 @@ LOGDIR="$TMP/data/a/b"
 CONF="$TMP/server.properties"
 cat >"$CONF" <<EOF
 log.dirs=$LOGDIR
+listeners=PLAINTEXT://127.0.0.1:0
 num.shards=2
 log.level=info
 EOF

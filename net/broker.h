@@ -1,0 +1,181 @@
+/*
+ * broker.h — the Kafka broker's wiring: one process-wide `struct broker`
+ * (configuration and what every shard reads), one `struct broker_shard`
+ * per shard (its listener, connections, partitions, catalog snapshot), the
+ * catalog's publication from shard 0 (the controller shard) to every
+ * shard, and topic creation.
+ *
+ * Life cycle:
+ *   main: broker_create (loads the catalog, binds shard 0's listening
+ *         socket, so the real port is known before any shard runs)
+ *   each shard, on_start: broker_shard_start (sh->app = its broker_shard;
+ *         opens the partitions it owns, starts its listener)
+ *   each shard, on_stop: broker_shard_stop (closes the listener and every
+ *         connection, closes its partitions cleanly, and holds a "stop
+ *         barrier" message to itself until the last connection is freed,
+ *         so that the shard stays STOPPING — able to send the messages a
+ *         closing connection still needs — see shard.h)
+ *   main, after shard_group_join: broker_destroy
+ *
+ * Catalog snapshots (catalog.h). Shard 0 owns the mutable catalog. After
+ * each mutation it builds a snapshot and sends it to every shard (itself
+ * included) through the outbox; the receiver adopts it (bs->snap, then
+ * partition_set_sync opens its new partitions) and replies with the
+ * snapshot it held before. All bookkeeping happens on shard 0: a
+ * snapshot's `holders` counts the shards holding it plus the publications
+ * of it still in flight; when it drops to zero and the snapshot is not the
+ * latest, shard 0 frees it. So no shard ever sees a freed snapshot, and no
+ * lock or atomic is involved. Handlers copy what they need out of a
+ * snapshot (ids, counts) and never keep pointers into it past their turn.
+ *
+ * Topic creation (broker_topics_create): the request goes to shard 0,
+ * which creates the topics (persisting the catalog), publishes the new
+ * snapshot, and replies only once every shard has acknowledged a snapshot
+ * at least that new — so when the requester's `done` runs, every owner has
+ * opened the new partitions and the requester's own snapshot has them.
+ *
+ * Invariants:
+ *   1. Every shard holds exactly one snapshot (bs->snap); versions adopted
+ *      by a shard strictly increase.
+ *   2. snap->holders == shards holding it + publications in flight.
+ *   3. A create is answered only when min(acked versions) >= its version.
+ *
+ * Runs on: as tagged per function.
+ */
+#ifndef SL_NET_BROKER_H
+#define SL_NET_BROKER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "listener.h"
+#include "outbox.h"
+#include "partition.h"
+#include "plog.h"
+#include "shard.h"
+#include "sl.h"
+
+#define BROKER_HOST_MAX 256
+
+struct conn;
+struct broker_ctl;
+
+/* Process-wide; read-only once the shards run (except as noted). */
+struct broker {
+	const struct config *config;
+	uint32_t shard_count;            /* set by the first broker_shard_start */
+	int32_t node_id;                 /* broker.id (resolved) */
+	char listen_host[BROKER_HOST_MAX];
+	uint16_t port;                   /* the port actually bound */
+	struct sockaddr_storage listen_addr;
+	socklen_t listen_addr_len;
+	int listen_fd0;                  /* shard 0's socket; -1 once taken */
+	char adv_host[BROKER_HOST_MAX];
+	int32_t adv_port;
+	const char *rack;                /* broker.rack, NULL when empty */
+	char cluster_id[CATALOG_ID_CHARS + 1];
+	struct plog_config plog_cfg;
+	uint32_t conns_per_shard;        /* max.connections / shards, >= 1 */
+	struct broker_shard *shards;     /* [shard_count]; shard i only touches its own */
+	struct catalog_snap *snap_initial; /* every shard starts from it */
+	/* Shard 0 only, once running (main before and after). */
+	struct catalog *catalog;
+	struct broker_ctl *ctl;
+};
+
+/* One per shard: sh->app. Touched only by its shard. */
+struct broker_shard {
+	struct shard *sh;
+	struct broker *b;
+	const struct catalog_snap *snap; /* invariant 1 */
+	struct outbox outbox;
+	struct partition_set parts;
+	struct listener lis;
+	struct conn *conns;              /* doubly linked, conn.c */
+	uint32_t conn_count;
+	uint64_t conn_seq;
+	bool stopping;
+	bool barrier_held;
+	struct xmsg barrier;             /* the deferred stop barrier */
+	uint32_t autocreates;            /* broker_topic_autocreate in flight */
+	uint64_t conns_refused;          /* statistics */
+};
+
+static inline struct broker_shard *broker_shard_of(struct shard *sh)
+{
+	return (struct broker_shard *)sh->app;
+}
+
+/*
+ * Main thread, before the shards: resolves listeners[0] and
+ * advertised.listeners[0], binds and listens on shard 0's socket (port 0:
+ * the kernel picks; the advertised port 0 becomes the bound one), opens
+ * the catalog in the first log dir. Returns SL_OK; SL_EINVAL (bad
+ * listener), SL_EIO (bind/listen or catalog failure; logged), SL_ENOMEM.
+ */
+enum sl_err broker_create(struct broker **out, const struct config *c);
+
+/* Main thread, after shard_group_join (or if the group never started). */
+void broker_destroy(struct broker *b);
+
+/* on_start / on_stop hooks (runs on: sh). */
+enum sl_err broker_shard_start(struct shard *sh, struct broker *b);
+void broker_shard_stop(struct shard *sh, struct broker *b);
+
+/*
+ * Called by conn.c / listener.c when a connection was freed or the
+ * listener closed: releases the stop barrier once nothing is left.
+ */
+void broker_shard_check_barrier(struct broker_shard *bs);
+
+/* ---- topic creation (any shard -> shard 0) ---- */
+
+struct broker_create_topic {
+	const char *name;                /* borrowed until done */
+	uint32_t name_len;
+	int32_t partitions;              /* <= 0: num.partitions */
+	int16_t error_code;              /* out: KERR_NONE, TOPIC_ALREADY_EXISTS, ... */
+	struct kuuid id;                 /* out: the topic's id when it exists */
+};
+
+struct broker_create;
+typedef void broker_create_done_fn(struct broker_shard *bs, struct broker_create *c);
+
+struct broker_create {
+	/* in */
+	struct broker_create_topic *topics;
+	uint32_t count;
+	broker_create_done_fn *done;     /* runs on the requesting shard */
+	void *arg;
+	/* private (shard 0 writes here while it holds the request) */
+	struct xmsg msg;
+	uint64_t need_version;
+	struct broker_create *next;
+};
+
+/*
+ * Asks shard 0 to create `c->topics`. Returns SL_OK: c->done runs later on
+ * bs's shard, with every topic's error_code set (TOPIC_ALREADY_EXISTS for
+ * a topic that was there). `c` and the names are borrowed until then.
+ * SL_EAGAIN / SL_ECLOSED / SL_ENOMEM: nothing was sent, done will not run.
+ * Runs on: any shard.
+ */
+enum sl_err broker_topics_create(struct broker_shard *bs, struct broker_create *c);
+
+/*
+ * Fire-and-forget auto-creation of one topic (Metadata): copies the name,
+ * creates with num.partitions, logs failures. Runs on: any shard.
+ */
+void broker_topic_autocreate(struct broker_shard *bs, const char *name, size_t len);
+
+/* Sends a cross-shard message through this shard's outbox (outbox.h). */
+static inline enum sl_err broker_send(struct broker_shard *bs, uint32_t to, const struct xmsg *m)
+{
+	return outbox_send(&bs->outbox, to, m);
+}
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * conn.h — one client connection on one shard: framing, request
+ * pipeline, ordered responses, zero-copy sends.
+ *
+ * Receive: one IORING_OP_RECV at a time into a CONN_RBUF_BYTES buffer;
+ * frames are cut from it (frame.h judges the size before any allocation);
+ * a frame larger than what the buffer holds gets its exact-size request
+ * buffer at once and the rest is received straight into it. Each frame
+ * becomes a `struct req` (req.h): header decoded, api looked up in the
+ * dispatch table (an unknown key or unsupported version closes the
+ * connection — except ApiVersions, answered with UNSUPPORTED_VERSION),
+ * body decoded, handler called.
+ *
+ * Backpressure: at most CONN_INFLIGHT_MAX requests per connection between
+ * their first byte and their last response byte. At the bound the
+ * connection stops receiving; it resumes when a request is freed.
+ *
+ * Send: responses leave in request order (sendq.h): one IORING_OP_SENDMSG
+ * gathers up to CONN_IOV_MAX memory pieces across ready responses; record
+ * bytes of Fetch responses go file -> pipe -> socket with two
+ * IORING_OP_SPLICE steps (a pipe per connection, made on first use and
+ * sized with F_SETPIPE_SZ). A file shorter than the response promised
+ * (truncation raced with the read) closes the connection: a malformed
+ * response must never be sent.
+ *
+ * Close: state CLOSING, shutdown(2) the socket, cancel every operation on
+ * it, call the cancel hook of requests still being handled; free each
+ * request once its handler responded and no operation can touch its
+ * memory; free the connection when the last operation completed and the
+ * last request is gone (STYLE.md: cancel, wait for completions, free).
+ *
+ * States: OPEN --conn_close--> CLOSING --ops == 0 && no requests--> freed.
+ *
+ * Invariants:
+ *   1. ops counts this connection's SQEs whose final CQE has not been
+ *      dispatched; at most one recv, one send/splice and one cancel.
+ *   2. reqs (list) == every request not yet freed, in arrival order; the
+ *      sendq holds those not yet popped, in the same order.
+ *   3. req_count <= CONN_INFLIGHT_MAX (+1 for the frame in RECEIVING).
+ *
+ * Runs on: the connection's shard.
+ */
+#ifndef SL_NET_CONN_H
+#define SL_NET_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "req.h"
+#include "ring.h"
+#include "sendq.h"
+#include "sl.h"
+
+#define CONN_INFLIGHT_MAX 16u
+#define CONN_RBUF_BYTES (64u * 1024u)
+#define CONN_IOV_MAX 64u
+#define CONN_RESPONSE_BYTES_MAX (64u << 20)  /* in-memory part of one response */
+#define CONN_PIPE_BYTES (1u << 20)
+#define CONN_PEER_MAX 64
+
+struct broker_shard;
+
+enum conn_state {
+	CONN_OPEN = 0,
+	CONN_CLOSING,
+};
+
+enum conn_splice {
+	CONN_SPLICE_NONE = 0,
+	CONN_SPLICE_IN,                  /* file -> pipe in flight */
+	CONN_SPLICE_OUT,                 /* pipe -> socket in flight */
+};
+
+struct conn {
+	struct broker_shard *bs;
+	struct conn *prev, *next;        /* bs->conns */
+	uint64_t id;
+	int fd;
+	char peer[CONN_PEER_MAX];
+	enum conn_state state;
+	uint32_t ops;                    /* invariant 1 */
+	/* receive */
+	uint8_t *rbuf;
+	uint32_t rlen;                   /* bytes in rbuf */
+	uint32_t rpos;                   /* first unparsed byte */
+	struct req *rx;                  /* frame being received into its own buffer */
+	uint32_t rx_have;
+	bool recv_armed;
+	struct ring_op recv_op;
+	/* requests */
+	struct req *reqs_head, *reqs_tail;
+	uint32_t req_count;
+	struct sendq q;
+	/* send */
+	bool send_armed;
+	struct ring_op send_op;
+	struct msghdr msg;
+	struct iovec iov[CONN_IOV_MAX];
+	size_t send_bytes;               /* bytes offered to the op in flight */
+	/* splice */
+	int pipe_rd, pipe_wr;
+	uint32_t pipe_cap;
+	uint32_t pipe_fill;              /* bytes in the pipe */
+	enum conn_splice splice;
+	/* close */
+	bool cancel_armed;
+	struct ring_op cancel_op;
+	uint32_t depth;                  /* conn_enter nesting (conn.c) */
+	/* statistics */
+	uint64_t requests;
+	uint64_t bytes_in;
+};
+
+/*
+ * Takes over accepted socket `fd`: makes a connection and starts
+ * receiving, or closes fd when the shard is at its connection limit or
+ * stopping (logged, rate-limited). Runs on: bs's shard.
+ */
+void conn_accept(struct broker_shard *bs, int fd);
+
+/* Closes `c` (idempotent); `why` is logged (NULL: quietly, peer closed). */
+void conn_close(struct conn *c, const char *why);
+
+#endif

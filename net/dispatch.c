@@ -1,0 +1,77 @@
+/*
+ * dispatch.c — the table of served APIs (see dispatch.h).
+ */
+#include "dispatch.h"
+
+/*
+ * [api key] = { first version, last version, handler, flags }.
+ * Versions follow issue 3: Produce from 3 (message format v2 only),
+ * Fetch from 4 (v2 record batches, isolation level), ListOffsets from 1.
+ */
+static const struct dispatch_api dispatch_table[DISPATCH_KEYS] = {
+	[KAFKA_API_PRODUCE] = { 3, 11, api_produce_handle, 0 },
+	[KAFKA_API_FETCH] = { 4, 16, api_fetch_handle, 0 },
+	[KAFKA_API_LIST_OFFSETS] = { 1, 8, api_list_offsets_handle, 0 },
+	[KAFKA_API_METADATA] = { 0, 12, api_metadata_handle, 0 },
+	[KAFKA_API_API_VERSIONS] = { 0, 3, api_api_versions_handle, DISPATCH_ANY_VERSION },
+};
+
+const struct dispatch_api *dispatch_find(int16_t key)
+{
+	if (key < 0 || key >= DISPATCH_KEYS || dispatch_table[key].handle == NULL)
+		return NULL;
+	return &dispatch_table[key];
+}
+
+enum dispatch_verdict dispatch_check(int16_t key, int16_t version)
+{
+	const struct dispatch_api *api = dispatch_find(key);
+
+	if (api == NULL)
+		return DISPATCH_UNKNOWN_KEY;
+	if (version >= api->version_min && version <= api->version_max)
+		return DISPATCH_OK;
+	return (api->flags & DISPATCH_ANY_VERSION) ? DISPATCH_BAD_VERSION_ANSWER
+						   : DISPATCH_BAD_VERSION;
+}
+
+uint32_t dispatch_count(void)
+{
+	uint32_t n = 0;
+
+	for (int16_t k = 0; k < DISPATCH_KEYS; k++)
+		if (dispatch_find(k) != NULL)
+			n++;
+	return n;
+}
+
+uint32_t dispatch_fill_api_versions(struct ApiVersionsResponse_ApiVersion *items, uint32_t cap)
+{
+	uint32_t n = 0;
+
+	for (int16_t k = 0; k < DISPATCH_KEYS; k++) {
+		const struct dispatch_api *api = dispatch_find(k);
+		if (api == NULL)
+			continue;
+		SL_ASSERT(n < cap);
+		items[n].ApiKey = k;
+		items[n].MinVersion = api->version_min;
+		items[n].MaxVersion = api->version_max;
+		n++;
+	}
+	SL_ASSERT(n == dispatch_count());
+	return n;
+}
+
+void dispatch_print_markdown(FILE *out)
+{
+	fprintf(out, "| API | key | versions served |\n|---|---|---|\n");
+	for (int16_t k = 0; k < DISPATCH_KEYS; k++) {
+		const struct dispatch_api *api = dispatch_find(k);
+		if (api == NULL)
+			continue;
+		const struct kafka_api *row = kafka_api_find(k);
+		fprintf(out, "| %s | %d | %d–%d |\n", row != NULL ? row->name : "?", k,
+			api->version_min, api->version_max);
+	}
+}

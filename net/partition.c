@@ -1,0 +1,606 @@
+/*
+ * partition.c — the partitions a shard owns (see partition.h).
+ *
+ * Time: plog wants wall-clock milliseconds (segment creation times and
+ * retention compare with record timestamps), while shard timers run on the
+ * shard's monotonic clock. A plog deadline is turned into a timer deadline
+ * by its distance from "now" on the wall clock.
+ *
+ * Re-entry: plog_append may dispatch completions (ring_get_sqe on a full
+ * SQ), so an append's completion can run while another partition_append
+ * is on the stack; the parked queue is drained under a guard (`kicking`)
+ * so it is never walked twice at once.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "partition.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "kerr.h"
+#include "log.h"
+#include "mem.h"
+
+#define PARTITION_BUCKETS_MIN 64u
+/* Waiters woken per high-watermark move (a bound, not a expected count). */
+#define PARTITION_WAKE_MAX (1u << 20)
+#define PARTITION_KICK_MAX 4096u
+
+#define PARTITION_CONTAINER_OF(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+struct partition {
+	struct partition_set *set;
+	struct partition *hnext;         /* hash chain */
+	struct kuuid topic_id;
+	int32_t index;
+	char *dir;                       /* log dir path (also the log-line name) */
+	struct plog *log;                /* NULL: FAILED */
+	struct timer tick;
+	struct partition_append *parked_head, *parked_tail;
+	uint32_t parked_count;
+	struct partition_waiter waiters; /* sentinel of a circular list */
+	uint32_t waiter_count;
+	uint32_t appends_inflight;
+	int64_t last_end;                /* end offset the waiters last saw */
+	bool closing;
+	bool kicking;
+	bool seen;                       /* mark for partition_set_sync */
+};
+
+static int64_t partition_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a over the 16 id bytes and the big-endian index. */
+static uint64_t partition_hash(const struct kuuid *id, int32_t index)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint8_t tail[4] = { (uint8_t)((uint32_t)index >> 24), (uint8_t)((uint32_t)index >> 16),
+			    (uint8_t)((uint32_t)index >> 8), (uint8_t)index };
+
+	for (size_t i = 0; i < sizeof(id->b); i++)
+		h = (h ^ id->b[i]) * 0x100000001b3ull;
+	for (size_t i = 0; i < sizeof(tail); i++)
+		h = (h ^ tail[i]) * 0x100000001b3ull;
+	/* Mix the high bits down: a modulus by a small N sees them too. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+uint32_t partition_owner(const struct kuuid *topic_id, int32_t index, uint32_t shard_count)
+{
+	SL_ASSERT(shard_count > 0 && index >= 0);
+	return (uint32_t)(partition_hash(topic_id, index) % shard_count);
+}
+
+/* ---- timers ---- */
+
+/* Re-arms p's tick timer from plog_next_deadline_ms (invariant 2). */
+static void partition_tick_arm(struct partition *p)
+{
+	struct shard *sh = p->set->sh;
+	int64_t deadline_ms;
+
+	if (p->log == NULL || p->closing) {
+		timer_cancel(&sh->timers, &p->tick);
+		return;
+	}
+	deadline_ms = plog_next_deadline_ms(p->log);
+	if (deadline_ms == INT64_MAX) {
+		timer_cancel(&sh->timers, &p->tick);
+		return;
+	}
+	int64_t delay_ms = deadline_ms - partition_now_ms();
+	if (delay_ms < 0)
+		delay_ms = 0;
+	if (delay_ms > INT64_MAX / 2000000)
+		delay_ms = INT64_MAX / 2000000;
+	if (timer_rearm(&sh->timers, &p->tick, shard_now_ns(sh) + delay_ms * 1000000) != SL_OK)
+		LOG_W(sh->id, "partition %s: timer table full, time-based flush delayed", p->dir);
+}
+
+static void partition_tick_fire(struct timer *t, void *ctx)
+{
+	struct partition *p = PARTITION_CONTAINER_OF(t, struct partition, tick);
+
+	(void)ctx;
+	if (p->log == NULL || p->closing)
+		return;
+	if (plog_tick(p->log, partition_now_ms()) != SL_OK)
+		LOG_W(p->set->sh->id, "partition %s: plog_tick failed", p->dir);
+	partition_tick_arm(p);
+}
+
+static void partition_retention_fire(struct timer *t, void *ctx)
+{
+	struct partition_set *ps = PARTITION_CONTAINER_OF(t, struct partition_set, retention);
+	int64_t now = partition_now_ms();
+
+	(void)ctx;
+	if (ps->closed)
+		return;
+	for (uint32_t b = 0; b < ps->bucket_count; b++) {
+		for (struct partition *p = ps->buckets[b]; p != NULL; p = p->hnext) {
+			uint32_t deleted = 0;
+			if (p->log == NULL || p->closing)
+				continue;
+			enum sl_err err = plog_retention_enforce(p->log, now, plog_end_offset(p->log),
+								 &deleted);
+			if (err != SL_OK)
+				LOG_W(ps->sh->id, "partition %s: retention failed: %s", p->dir,
+				      sl_err_str(err));
+			else if (deleted > 0)
+				LOG_I(ps->sh->id, "partition %s: retention deleted %u segment(s)",
+				      p->dir, deleted);
+		}
+	}
+	if (timer_add(&ps->sh->timers, &ps->retention,
+		      shard_now_ns(ps->sh) + ps->retention_check_ms * 1000000) != SL_OK)
+		LOG_W(ps->sh->id, "partitions: timer table full, retention checks stopped");
+}
+
+/* ---- waiters ---- */
+
+void partition_wait(struct partition *p, struct partition_waiter *w, partition_waiter_fn *fn)
+{
+	SL_ASSERT(w->p == NULL && fn != NULL);
+	w->fn = fn;
+	w->p = p;
+	w->prev = p->waiters.prev;
+	w->next = &p->waiters;
+	p->waiters.prev->next = w;
+	p->waiters.prev = w;
+	p->waiter_count++;
+}
+
+void partition_unwait(struct partition_waiter *w)
+{
+	struct partition *p = w->p;
+
+	if (p == NULL)
+		return;
+	SL_ASSERT(p->waiter_count > 0);
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	w->p = NULL;
+	p->waiter_count--;
+}
+
+/*
+ * Wakes the waiters present on entry (invariant 4); a waiter re-added by
+ * its own function waits for the next move.
+ */
+static void partition_wake(struct partition *p)
+{
+	uint32_t n = p->waiter_count;
+
+	SL_ASSERT(n <= PARTITION_WAKE_MAX);
+	for (uint32_t i = 0; i < n && p->waiters.next != &p->waiters; i++) {
+		struct partition_waiter *w = p->waiters.next;
+		partition_unwait(w);
+		w->fn(w);
+	}
+}
+
+/* ---- appends ---- */
+
+static void partition_kick(struct partition *p);
+
+static void partition_append_done(struct plog_append *pa)
+{
+	struct partition_append *a = PARTITION_CONTAINER_OF(pa, struct partition_append, pa);
+	struct partition *p = a->p;
+
+	SL_ASSERT(p != NULL && p->appends_inflight > 0);
+	p->appends_inflight--;
+	a->error_code = pa->res == SL_OK ? KERR_NONE : KERR_KAFKA_STORAGE_ERROR;
+	a->base_offset = pa->base_offset;
+	a->log_start_offset = p->log != NULL ? plog_start_offset(p->log) : -1;
+	a->p = NULL;
+	/* `a` belongs to the caller again once done runs: do not touch it after. */
+	a->done(a);
+	partition_kick(p);
+}
+
+/* Hands `a` to the plog. KERR_NONE (queued), or the error to report. */
+static int16_t partition_submit(struct partition *p, struct partition_append *a, bool *parked)
+{
+	*parked = false;
+	a->pa.buf = a->buf;
+	a->pa.len = a->len;
+	a->pa.done = partition_append_done;
+	a->p = p;
+	enum sl_err err = plog_append(p->log, &a->pa, partition_now_ms());
+	if (err == SL_OK) {
+		p->appends_inflight++;
+		return KERR_NONE;
+	}
+	a->p = NULL;
+	if (err == SL_EAGAIN) {
+		*parked = true;
+		return KERR_NONE;
+	}
+	if (err == SL_EINVAL)
+		return KERR_RECORD_LIST_TOO_LARGE;
+	return kerr_from_storage(err);
+}
+
+static void partition_park(struct partition *p, struct partition_append *a)
+{
+	a->next = NULL;
+	a->p = p;
+	if (p->parked_tail != NULL)
+		p->parked_tail->next = a;
+	else
+		p->parked_head = a;
+	p->parked_tail = a;
+	p->parked_count++;
+}
+
+/*
+ * After a completion: resubmits parked appends in order (invariant 3),
+ * fails them if the partition is closing or failed, wakes fetch waiters if
+ * the high watermark moved, and re-arms the tick timer.
+ */
+static void partition_kick(struct partition *p)
+{
+	if (p->kicking)
+		return;
+	p->kicking = true;
+	for (uint32_t n = 0; n < PARTITION_KICK_MAX && p->parked_head != NULL; n++) {
+		struct partition_append *a = p->parked_head;
+		bool parked = false;
+		int16_t kerr = KERR_NOT_LEADER_OR_FOLLOWER;
+		if (!p->closing && p->log != NULL)
+			kerr = partition_submit(p, a, &parked);
+		if (parked)
+			break;
+		p->parked_head = a->next;
+		if (p->parked_head == NULL)
+			p->parked_tail = NULL;
+		p->parked_count--;
+		if (kerr != KERR_NONE) {
+			a->p = NULL;
+			a->error_code = kerr;
+			a->base_offset = -1;
+			a->log_start_offset = -1;
+			a->done(a);
+		}
+	}
+	p->kicking = false;
+	if (p->log != NULL && plog_end_offset(p->log) != p->last_end) {
+		p->last_end = plog_end_offset(p->log);
+		partition_wake(p);
+	}
+	partition_tick_arm(p);
+}
+
+int16_t partition_append(struct partition *p, struct partition_append *a)
+{
+	bool parked;
+	int16_t kerr;
+
+	SL_ASSERT(a->buf != NULL && a->len > 0 && a->done != NULL);
+	if (p->log == NULL)
+		return KERR_KAFKA_STORAGE_ERROR;
+	if (p->closing)
+		return KERR_NOT_LEADER_OR_FOLLOWER;
+	/* Producer-state checks (idempotence: sequence, epoch) go here. */
+	if (p->parked_head != NULL) {
+		partition_park(p, a);
+		return KERR_NONE;
+	}
+	kerr = partition_submit(p, a, &parked);
+	if (kerr == KERR_NONE && parked)
+		partition_park(p, a);
+	SL_ASSERT(kerr != KERR_NONE || a->p == p);
+	return kerr;
+}
+
+/* ---- reads ---- */
+
+int16_t partition_offsets(const struct partition *p, struct partition_offsets *out)
+{
+	if (p->log == NULL) {
+		out->log_start_offset = out->high_watermark = out->last_stable_offset = -1;
+		return KERR_KAFKA_STORAGE_ERROR;
+	}
+	out->log_start_offset = plog_start_offset(p->log);
+	out->high_watermark = plog_end_offset(p->log);
+	out->last_stable_offset = out->high_watermark;
+	SL_ASSERT(out->log_start_offset <= out->high_watermark);
+	return KERR_NONE;
+}
+
+int16_t partition_read(struct partition *p, int64_t offset, uint32_t max_bytes,
+		       struct plog_slice *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if (p->log == NULL)
+		return KERR_KAFKA_STORAGE_ERROR;
+	if (p->closing)
+		return KERR_NOT_LEADER_OR_FOLLOWER;
+	enum sl_err err = plog_read(p->log, offset, max_bytes, plog_end_offset(p->log), out);
+	if (err != SL_OK) {
+		memset(out, 0, sizeof(*out));
+		out->fd = -1;
+	}
+	return kerr_from_storage(err);
+}
+
+struct plog *partition_log(struct partition *p)
+{
+	return p->closing ? NULL : p->log;
+}
+
+/* ---- the set ---- */
+
+enum sl_err partition_set_init(struct partition_set *ps, struct shard *sh,
+			       const struct plog_config *cfg, const char *log_dirs,
+			       int64_t retention_check_ms)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->sh = sh;
+	ps->shard_count = sh->xmsg.shard_count;
+	ps->plog_cfg = *cfg;
+	ps->plog_cfg.shard_id = (int)sh->id;
+	ps->log_dirs = log_dirs;
+	ps->retention_check_ms = retention_check_ms > 0 ? retention_check_ms : 300000;
+	ps->bucket_count = PARTITION_BUCKETS_MIN;
+	ps->buckets = mem_zalloc(sh, ps->bucket_count * sizeof(*ps->buckets));
+	if (ps->buckets == NULL)
+		return SL_ENOMEM;
+	timer_init(&ps->retention, partition_retention_fire);
+	if (timer_add(&sh->timers, &ps->retention,
+		      shard_now_ns(sh) + ps->retention_check_ms * 1000000) != SL_OK)
+		LOG_W(sh->id, "partitions: timer table full, no retention checks");
+	return SL_OK;
+}
+
+struct partition *partition_set_find(const struct partition_set *ps, const struct kuuid *id,
+				     int32_t index)
+{
+	if (ps->buckets == NULL || index < 0)
+		return NULL;
+	uint32_t b = (uint32_t)partition_hash(id, index) & (ps->bucket_count - 1);
+	for (struct partition *p = ps->buckets[b]; p != NULL; p = p->hnext)
+		if (p->index == index && memcmp(p->topic_id.b, id->b, sizeof(id->b)) == 0)
+			return p;
+	return NULL;
+}
+
+/* Doubles the bucket array when the load passes 1. SL_OK or SL_ENOMEM (kept as is). */
+static enum sl_err partition_set_grow(struct partition_set *ps)
+{
+	uint32_t n = ps->bucket_count * 2;
+	struct partition **nb;
+
+	if (ps->count < ps->bucket_count)
+		return SL_OK;
+	nb = mem_zalloc(ps->sh, n * sizeof(*nb));
+	if (nb == NULL)
+		return SL_ENOMEM;
+	for (uint32_t b = 0; b < ps->bucket_count; b++) {
+		struct partition *p = ps->buckets[b];
+		while (p != NULL) {
+			struct partition *next = p->hnext;
+			uint32_t nbk = (uint32_t)partition_hash(&p->topic_id, p->index) & (n - 1);
+			p->hnext = nb[nbk];
+			nb[nbk] = p;
+			p = next;
+		}
+	}
+	mem_free(ps->sh, ps->buckets);
+	ps->buckets = nb;
+	ps->bucket_count = n;
+	return SL_OK;
+}
+
+/*
+ * Picks the partition's directory: an existing `<dir>/<topic>-<index>` in
+ * any log dir, else the log dir chosen by the partition hash. Writes it
+ * into path[PATH_MAX]. SL_OK or SL_ERANGE (too long / no log dir).
+ */
+static enum sl_err partition_dir_pick(const struct partition_set *ps, const char *topic,
+				      const struct kuuid *id, int32_t index, char *path)
+{
+	char base[PATH_MAX];
+	int n = config_list_count(ps->log_dirs);
+	struct stat st;
+
+	if (n <= 0)
+		return SL_ERANGE;
+	for (int i = 0; i < n; i++) {
+		if (config_list_get(ps->log_dirs, i, base, sizeof(base)) != SL_OK)
+			return SL_ERANGE;
+		if (snprintf(path, PATH_MAX, "%s/%s-%d", base, topic, index) >= PATH_MAX)
+			return SL_ERANGE;
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			return SL_OK;
+	}
+	int pick = (int)(partition_hash(id, index) % (uint64_t)n);
+	if (config_list_get(ps->log_dirs, pick, base, sizeof(base)) != SL_OK)
+		return SL_ERANGE;
+	if (snprintf(path, PATH_MAX, "%s/%s-%d", base, topic, index) >= PATH_MAX)
+		return SL_ERANGE;
+	return SL_OK;
+}
+
+/* Opens the plog of p (dir set) and checks/writes partition.metadata. */
+static void partition_open_log(struct partition_set *ps, struct partition *p)
+{
+	struct kuuid on_disk;
+	enum sl_err err;
+
+	err = plog_open(&p->log, &ps->sh->ring, p->dir, &ps->plog_cfg, partition_now_ms());
+	if (err != SL_OK) {
+		p->log = NULL;
+		LOG_E(ps->sh->id, "partition %s: cannot open: %s (partition offline)", p->dir,
+		      sl_err_str(err));
+		return;
+	}
+	err = catalog_partition_metadata_read(p->dir, &on_disk);
+	if (err == SL_OK && memcmp(on_disk.b, p->topic_id.b, sizeof(on_disk.b)) != 0) {
+		LOG_E(ps->sh->id, "partition %s: partition.metadata names another topic id; "
+		      "partition offline", p->dir);
+		plog_close(p->log);
+		p->log = NULL;
+		return;
+	}
+	if (err != SL_OK && catalog_partition_metadata_write(p->dir, &p->topic_id) != SL_OK)
+		LOG_W(ps->sh->id, "partition %s: cannot write partition.metadata", p->dir);
+	p->last_end = plog_end_offset(p->log);
+	LOG_D(ps->sh->id, "partition %s open: offsets [%lld, %lld)", p->dir,
+	      (long long)plog_start_offset(p->log), (long long)plog_end_offset(p->log));
+}
+
+/* Creates and opens partition (topic, index). SL_OK or SL_ENOMEM. */
+static enum sl_err partition_add(struct partition_set *ps, const char *topic,
+				 const struct kuuid *id, int32_t index)
+{
+	char path[PATH_MAX];
+	struct partition *p;
+
+	if (partition_set_grow(ps) != SL_OK)
+		return SL_ENOMEM;
+	if (partition_dir_pick(ps, topic, id, index, path) != SL_OK) {
+		LOG_E(ps->sh->id, "partition %s-%d: no usable log dir path", topic, index);
+		return SL_OK;
+	}
+	p = mem_zalloc(ps->sh, sizeof(*p));
+	if (p == NULL)
+		return SL_ENOMEM;
+	size_t plen = strlen(path);
+	p->dir = mem_alloc(ps->sh, plen + 1);
+	if (p->dir == NULL) {
+		mem_free(ps->sh, p);
+		return SL_ENOMEM;
+	}
+	memcpy(p->dir, path, plen + 1);
+	p->set = ps;
+	p->topic_id = *id;
+	p->index = index;
+	p->waiters.prev = p->waiters.next = &p->waiters;
+	timer_init(&p->tick, partition_tick_fire);
+	p->seen = true;
+	partition_open_log(ps, p);
+	uint32_t b = (uint32_t)partition_hash(id, index) & (ps->bucket_count - 1);
+	p->hnext = ps->buckets[b];
+	ps->buckets[b] = p;
+	ps->count++;
+	partition_tick_arm(p);
+	return SL_OK;
+}
+
+/* Closes and frees p (already unlinked from the set). */
+static void partition_free(struct partition_set *ps, struct partition *p)
+{
+	p->closing = true;
+	timer_cancel(&ps->sh->timers, &p->tick);
+	partition_kick(p);          /* fails the parked appends */
+	partition_wake(p);          /* waiters see a closing partition */
+	SL_ASSERT(p->parked_head == NULL);
+	if (p->log != NULL) {
+		enum sl_err err = plog_close(p->log);
+		if (err != SL_OK)
+			LOG_E(ps->sh->id, "partition %s: unclean close: %s", p->dir, sl_err_str(err));
+		p->log = NULL;
+	}
+	/* plog_close delivered every append, so nothing refers to p any more. */
+	SL_ASSERT(p->appends_inflight == 0 && p->waiter_count == 0);
+	timer_cancel(&ps->sh->timers, &p->tick);
+	mem_free(ps->sh, p->dir);
+	mem_free(ps->sh, p);
+}
+
+/* Unlinks and closes every partition not marked `seen`; clears the marks. */
+static void partition_set_sweep(struct partition_set *ps)
+{
+	for (uint32_t b = 0; b < ps->bucket_count; b++) {
+		struct partition **pp = &ps->buckets[b];
+		while (*pp != NULL) {
+			struct partition *p = *pp;
+			if (p->seen) {
+				p->seen = false;
+				pp = &p->hnext;
+				continue;
+			}
+			*pp = p->hnext;
+			ps->count--;
+			LOG_I(ps->sh->id, "partition %s: topic gone from the catalog, closing", p->dir);
+			partition_free(ps, p);
+		}
+	}
+}
+
+enum sl_err partition_set_sync(struct partition_set *ps, const struct catalog_snap *snap)
+{
+	uint32_t opened = 0;
+
+	if (ps->closed)
+		return SL_OK;
+	for (uint32_t t = 0; t < snap->topic_count; t++) {
+		const struct catalog_topic *topic = &snap->topics[t];
+		for (int32_t i = 0; i < topic->partition_count; i++) {
+			if (partition_owner(&topic->id, i, ps->shard_count) != ps->sh->id)
+				continue;
+			struct partition *p = partition_set_find(ps, &topic->id, i);
+			if (p != NULL) {
+				p->seen = true;
+				continue;
+			}
+			if (partition_add(ps, topic->name, &topic->id, i) != SL_OK)
+				return SL_ENOMEM;
+			opened++;
+		}
+	}
+	partition_set_sweep(ps);
+	if (opened > 0)
+		LOG_D(ps->sh->id, "partitions: opened %u, %u owned", opened, ps->count);
+	return SL_OK;
+}
+
+void partition_set_close(struct partition_set *ps)
+{
+	if (ps->closed || ps->buckets == NULL)
+		return;
+	ps->closed = true;
+	timer_cancel(&ps->sh->timers, &ps->retention);
+	/* First stop every partition (no new appends, waiters released), then
+	 * close the logs: plog_close drives the ring, and completions of other
+	 * partitions must find them closing rather than accepting work. */
+	for (uint32_t b = 0; b < ps->bucket_count; b++)
+		for (struct partition *p = ps->buckets[b]; p != NULL; p = p->hnext)
+			p->closing = true;
+	for (uint32_t b = 0; b < ps->bucket_count; b++) {
+		struct partition *p = ps->buckets[b];
+		ps->buckets[b] = NULL;
+		while (p != NULL) {
+			struct partition *next = p->hnext;
+			partition_free(ps, p);
+			ps->count--;
+			p = next;
+		}
+	}
+	SL_ASSERT(ps->count == 0);
+	mem_free(ps->sh, ps->buckets);
+	ps->buckets = NULL;
+}

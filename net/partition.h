@@ -1,0 +1,173 @@
+/*
+ * partition.h — the partitions one shard owns: their logs (io/plog.h),
+ * their timers, their parked appends and the fetches waiting on them.
+ *
+ * Ownership. Partition (topic id, index) belongs to shard
+ * partition_owner(id, index, N) = hash(id, index) % N, a pure function of
+ * the id, so every shard computes the same owner without asking anyone.
+ * Only the owner touches a partition; other shards reach it with
+ * cross-shard messages (api_produce.c, api_fetch.c, api_list_offsets.c).
+ *
+ * A shard's partition set follows the catalog snapshots it adopts
+ * (partition_set_sync): partitions of new topics that it owns are opened
+ * (created on disk as `<log dir>/<topic>-<index>/`, with Kafka's
+ * partition.metadata), partitions of topics gone from the snapshot are
+ * closed (their files stay: deleting them is DeleteTopics' job).
+ *
+ * States of one partition and the function behind each transition:
+ *   (absent) --partition_set_sync: plog_open ok--> OPEN
+ *   (absent) --partition_set_sync: plog_open failed--> FAILED (no log;
+ *            every operation answers KAFKA_STORAGE_ERROR)
+ *   OPEN --partition_set_close / sync without its topic: parked appends
+ *          failed, waiters woken, plog_close--> (freed)
+ *
+ * Invariants:
+ *   1. high watermark = plog end offset (single node: every replica is
+ *      this one, so an append is committed once it is visible).
+ *   2. The tick timer is armed iff the log has timed work
+ *      (plog_next_deadline_ms < INT64_MAX); it is re-armed after every
+ *      append completion and every tick.
+ *   3. Appends are submitted to the plog in the order partition_append was
+ *      called: once one is parked (plog said SL_EAGAIN), later ones queue
+ *      behind it.
+ *   4. A waiter is linked in at most one partition's list; waking unlinks
+ *      it before calling its function.
+ *
+ * Runs on: the owning shard, always.
+ */
+#ifndef SL_NET_PARTITION_H
+#define SL_NET_PARTITION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kread.h"
+#include "plog.h"
+#include "shard.h"
+#include "sl.h"
+#include "timer.h"
+
+struct catalog_snap;
+struct partition;
+
+/* ---- appends ---- */
+
+struct partition_append;
+typedef void partition_append_done_fn(struct partition_append *a);
+
+/*
+ * One append, embedded in the caller's object (the produce handler's
+ * per-partition entry, which may live in another shard's memory: the
+ * owner only borrows it until `done`).
+ */
+struct partition_append {
+	/* in */
+	uint8_t *buf;                   /* validated batches; baseOffset is rewritten */
+	size_t len;
+	partition_append_done_fn *done;
+	/* out, valid in done */
+	int16_t error_code;             /* Kafka error code */
+	int64_t base_offset;
+	int64_t log_start_offset;
+	/* private */
+	struct plog_append pa;
+	struct partition *p;
+	struct partition_append *next;  /* parked queue */
+};
+
+/*
+ * Appends a->buf to partition p. Returns KERR_NONE when the append was
+ * accepted: a->done then runs exactly once, later (never inside this
+ * call), with error_code/base_offset/log_start_offset filled. Any other
+ * return is the Kafka error of an append refused at once (partition
+ * failed or closing, buffer larger than a segment); done is NOT called.
+ * The producer-state check (idempotent producers) belongs here, before
+ * the plog sees the batch.
+ */
+int16_t partition_append(struct partition *p, struct partition_append *a);
+
+/* ---- waiting for data (Fetch min_bytes) ---- */
+
+struct partition_waiter;
+typedef void partition_waiter_fn(struct partition_waiter *w);
+
+struct partition_waiter {
+	struct partition_waiter *prev, *next;
+	partition_waiter_fn *fn;
+	struct partition *p;            /* where it is linked, NULL if not */
+};
+
+/* Calls fn(w) (once, after unlinking w) when p's high watermark moves or p closes. */
+void partition_wait(struct partition *p, struct partition_waiter *w, partition_waiter_fn *fn);
+/* Unlinks w if linked. */
+void partition_unwait(struct partition_waiter *w);
+
+/* ---- reads and offsets ---- */
+
+/* Kafka's view of a partition's offsets. */
+struct partition_offsets {
+	int64_t log_start_offset;
+	int64_t high_watermark;
+	int64_t last_stable_offset;
+};
+
+/* KERR_NONE and *out, or KAFKA_STORAGE_ERROR for a FAILED partition. */
+int16_t partition_offsets(const struct partition *p, struct partition_offsets *out);
+
+/*
+ * Whole batches from `offset`, at most `max_bytes` (at least one batch),
+ * below the high watermark: plog_read. The slice pins its segment until
+ * plog_slice_release, which must run on this shard.
+ * KERR_NONE (slice may be empty), OFFSET_OUT_OF_RANGE, KAFKA_STORAGE_ERROR.
+ */
+int16_t partition_read(struct partition *p, int64_t offset, uint32_t max_bytes,
+		       struct plog_slice *out);
+
+/* The log of an OPEN partition, NULL if FAILED (ListOffsets lookups). */
+struct plog *partition_log(struct partition *p);
+
+/* ---- the set ---- */
+
+struct partition_set {
+	struct shard *sh;
+	uint32_t shard_count;
+	struct plog_config plog_cfg;     /* built from the broker config */
+	const char *log_dirs;            /* normalised list (config) */
+	int64_t retention_check_ms;
+	struct partition **buckets;      /* hash chains */
+	uint32_t bucket_count;           /* power of two */
+	uint32_t count;
+	struct timer retention;
+	bool closed;
+};
+
+uint32_t partition_owner(const struct kuuid *topic_id, int32_t index, uint32_t shard_count);
+
+/*
+ * Prepares an empty set for shard `sh`. `log_dirs` is borrowed (config
+ * lifetime). SL_OK or SL_ENOMEM. Runs on: sh.
+ */
+enum sl_err partition_set_init(struct partition_set *ps, struct shard *sh,
+			       const struct plog_config *cfg, const char *log_dirs,
+			       int64_t retention_check_ms);
+
+/*
+ * Opens the partitions of `snap` this shard owns and does not have yet;
+ * closes the ones whose topic is gone. Opening runs recovery (synchronous
+ * disk work). A partition that fails to open is kept FAILED (logged).
+ * Returns SL_OK or SL_ENOMEM.
+ */
+enum sl_err partition_set_sync(struct partition_set *ps, const struct catalog_snap *snap);
+
+/* The partition, or NULL when this shard does not own/hold it. */
+struct partition *partition_set_find(const struct partition_set *ps, const struct kuuid *id,
+				     int32_t index);
+
+/*
+ * Closes everything: parked appends fail (NOT_LEADER_OR_FOLLOWER),
+ * waiters wake, logs close cleanly (clean-shutdown marker). Later lookups
+ * find nothing. May drive the ring (plog_close). Idempotent.
+ */
+void partition_set_close(struct partition_set *ps);
+
+#endif
