@@ -9,8 +9,6 @@
 #include "bytes.h"
 #include "crc32c.h"
 
-#define VARINT_MAX_BYTES 10
-
 void batch_builder_init(struct batch_builder *b, uint8_t *buf, size_t cap)
 {
 	memset(b, 0, sizeof(*b));
@@ -32,23 +30,25 @@ void batch_builder_set_producer(struct batch_builder *b, int64_t producer_id,
 	b->base_sequence = base_sequence;
 }
 
-/* Zigzag varint into `out`; returns bytes written (1..10). */
-static size_t varlong_put(uint8_t *out, int64_t v)
+size_t batch_varlong_put(uint8_t *out, int64_t v)
 {
 	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
 	size_t n = 0;
+
+	/* At most 10 turns: each shifts 7 of the 64 bits out. */
 	while (z >= 0x80) {
 		out[n++] = (uint8_t)(z | 0x80);
 		z >>= 7;
 	}
 	out[n++] = (uint8_t)z;
+	SL_ASSERT(n >= 1 && n <= BATCH_VARLONG_BYTES_MAX);
 	return n;
 }
 
 static size_t varlong_size(int64_t v)
 {
-	uint8_t tmp[VARINT_MAX_BYTES];
-	return varlong_put(tmp, v);
+	uint8_t tmp[BATCH_VARLONG_BYTES_MAX];
+	return batch_varlong_put(tmp, v);
 }
 
 static size_t bytes_field_size(int32_t len)
@@ -58,7 +58,7 @@ static size_t bytes_field_size(int32_t len)
 
 static size_t bytes_field_put(uint8_t *out, const void *p, int32_t len)
 {
-	size_t n = varlong_put(out, len);
+	size_t n = batch_varlong_put(out, len);
 	if (len > 0) {
 		memcpy(out + n, p, (size_t)len);
 		n += (size_t)len;
@@ -92,13 +92,13 @@ enum sl_err batch_builder_add(struct batch_builder *b, int64_t timestamp_ms,
 	}
 
 	uint8_t *p = b->buf + b->len;
-	size_t n = varlong_put(p, (int64_t)body);
+	size_t n = batch_varlong_put(p, (int64_t)body);
 	p[n++] = 0; /* record attributes: unused */
-	n += varlong_put(p + n, timestamp_ms - b->base_timestamp);
-	n += varlong_put(p + n, b->count);  /* offsetDelta */
+	n += batch_varlong_put(p + n, timestamp_ms - b->base_timestamp);
+	n += batch_varlong_put(p + n, b->count);  /* offsetDelta */
 	n += bytes_field_put(p + n, key, key_len);
 	n += bytes_field_put(p + n, value, value_len);
-	n += varlong_put(p + n, headers_count);
+	n += batch_varlong_put(p + n, headers_count);
 	for (int32_t i = 0; i < headers_count; i++) {
 		n += bytes_field_put(p + n, headers[i].key, headers[i].key_len);
 		n += bytes_field_put(p + n, headers[i].value, headers[i].value_len);

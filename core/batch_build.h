@@ -37,6 +37,8 @@ struct batch_kv {
 	int32_t value_len;       /* -1 = null */
 };
 
+#define BATCH_VARLONG_BYTES_MAX 10
+
 void batch_builder_init(struct batch_builder *b, uint8_t *buf, size_t cap);
 
 /* Idempotent producer fields; default is producer id -1 (none). */
@@ -58,5 +60,13 @@ enum sl_err batch_builder_add(struct batch_builder *b, int64_t timestamp_ms,
  * added.
  */
 size_t batch_builder_finish(struct batch_builder *b);
+
+/*
+ * Writes `v` as a zigzag varint (Kafka's varlong; an int32 gives the same
+ * bytes as a varint) at `out`, which must have BATCH_VARLONG_BYTES_MAX
+ * bytes of room. Returns the bytes written, 1..BATCH_VARLONG_BYTES_MAX.
+ * The reading side is batch_varint_read / batch_varlong_read (batch.h).
+ */
+size_t batch_varlong_put(uint8_t *out, int64_t v);
 
 #endif

@@ -9,6 +9,12 @@
 #include "log.h"
 #include "shard.h"
 
+/* Whether a new block is zero-filled. */
+enum mem_fill {
+	MEM_FILL_NONE,
+	MEM_FILL_ZERO,
+};
+
 #ifdef SL_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
 
@@ -61,32 +67,15 @@ static SL_UNUSED int mem_owned_by(const struct mem_arena *ma, void *p)
 	return arena == ma->arena;
 }
 
-void *mem_alloc(struct shard *sh, size_t size)
+/* The allocator calls behind mem_alloc, mem_zalloc and mem_free. */
+static void *mem_raw_alloc(const struct mem_arena *ma, size_t size, enum mem_fill fill)
 {
-	SL_ASSERT(size > 0);
-	void *p = mallocx(size, mem_flags(&sh->mem));
-	if (p != NULL)
-		sh->mem.live_count++;
-	return p;
+	return mallocx(size, mem_flags(ma) | (fill == MEM_FILL_ZERO ? MALLOCX_ZERO : 0));
 }
 
-void *mem_zalloc(struct shard *sh, size_t size)
+static void mem_raw_free(const struct mem_arena *ma, void *p)
 {
-	SL_ASSERT(size > 0);
-	void *p = mallocx(size, mem_flags(&sh->mem) | MALLOCX_ZERO);
-	if (p != NULL)
-		sh->mem.live_count++;
-	return p;
-}
-
-void mem_free(struct shard *sh, void *p)
-{
-	if (p == NULL)
-		return;
-	SL_DEBUG_ASSERT(mem_owned_by(&sh->mem, p));
-	SL_ASSERT(sh->mem.live_count > 0);
-	sh->mem.live_count--;
-	dallocx(p, mem_flags(&sh->mem));
+	dallocx(p, mem_flags(ma));
 }
 
 #else /* !SL_HAVE_JEMALLOC */
@@ -107,31 +96,54 @@ void mem_arena_destroy(struct mem_arena *ma)
 		      (long long)ma->live_count);
 }
 
-void *mem_alloc(struct shard *sh, size_t size)
+static void *mem_raw_alloc(const struct mem_arena *ma, size_t size, enum mem_fill fill)
+{
+	(void)ma;
+	return fill == MEM_FILL_ZERO ? calloc(1, size) : malloc(size);
+}
+
+static void mem_raw_free(const struct mem_arena *ma, void *p)
+{
+	(void)ma;
+	free(p);
+}
+
+/* The system allocator cannot tell which shard allocated `p`. */
+static SL_UNUSED int mem_owned_by(const struct mem_arena *ma, void *p)
+{
+	(void)ma;
+	(void)p;
+	return 1;
+}
+
+#endif
+
+/* Both allocators: count live blocks so that shard exit can report leaks. */
+static void *mem_counted_alloc(struct shard *sh, size_t size, enum mem_fill fill)
 {
 	SL_ASSERT(size > 0);
-	void *p = malloc(size);
+	void *p = mem_raw_alloc(&sh->mem, size, fill);
 	if (p != NULL)
 		sh->mem.live_count++;
 	return p;
 }
 
+void *mem_alloc(struct shard *sh, size_t size)
+{
+	return mem_counted_alloc(sh, size, MEM_FILL_NONE);
+}
+
 void *mem_zalloc(struct shard *sh, size_t size)
 {
-	SL_ASSERT(size > 0);
-	void *p = calloc(1, size);
-	if (p != NULL)
-		sh->mem.live_count++;
-	return p;
+	return mem_counted_alloc(sh, size, MEM_FILL_ZERO);
 }
 
 void mem_free(struct shard *sh, void *p)
 {
 	if (p == NULL)
 		return;
+	SL_DEBUG_ASSERT(mem_owned_by(&sh->mem, p));
 	SL_ASSERT(sh->mem.live_count > 0);
 	sh->mem.live_count--;
-	free(p);
+	mem_raw_free(&sh->mem, p);
 }
-
-#endif

@@ -16,7 +16,6 @@
 #include "log.h"
 
 #define CHECKPOINT_VERSION 0
-#define CHECKPOINT_TMP_SUFFIX ".tmp"
 
 static int checkpoint_key_ok(const char *key)
 {
@@ -49,21 +48,44 @@ static int checkpoint_write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+int checkpoint_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len)
+{
+	char tmp[CHECKPOINT_NAME_BYTES_MAX];
+	int fd, rc;
+
+	SL_ASSERT(dirfd >= 0 && name != NULL && (buf != NULL || len == 0));
+	rc = snprintf(tmp, sizeof(tmp), "%s%s", name, CHECKPOINT_TMP_SUFFIX);
+	if (rc < 0 || (size_t)rc >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	rc = checkpoint_write_all(fd, buf, len);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && renameat(dirfd, tmp, dirfd, name) != 0)
+		rc = -errno;
+	if (rc == 0 && fsync(dirfd) != 0)
+		rc = -errno;
+	if (rc != 0)
+		(void)unlinkat(dirfd, tmp, 0);  /* ENOENT once the rename happened */
+	SL_ASSERT(rc <= 0);
+	return rc;
+}
+
 enum sl_err checkpoint_write(int dirfd, const char *name, const struct checkpoint_entry *entries,
 			     uint32_t count)
 {
 	char buf[CHECKPOINT_FILE_BYTES_MAX];
-	char tmp[256];
 	size_t len = 0;
-	int fd = -1;
 	int rc;
-	enum sl_err err = SL_EIO;
 
 	SL_ASSERT(name != NULL && (entries != NULL || count == 0));
 	if (count > CHECKPOINT_ENTRIES_MAX)
 		return SL_EINVAL;
-	rc = snprintf(tmp, sizeof(tmp), "%s%s", name, CHECKPOINT_TMP_SUFFIX);
-	if (rc < 0 || (size_t)rc >= sizeof(tmp))
+	if (strlen(name) + sizeof(CHECKPOINT_TMP_SUFFIX) > CHECKPOINT_NAME_BYTES_MAX)
 		return SL_EINVAL;
 	len = (size_t)snprintf(buf, sizeof(buf), "%d\n%u\n", CHECKPOINT_VERSION, count);
 	for (uint32_t i = 0; i < count; i++) {
@@ -74,39 +96,12 @@ enum sl_err checkpoint_write(int dirfd, const char *name, const struct checkpoin
 		SL_ASSERT(rc > 0 && (size_t)rc < sizeof(buf) - len);
 		len += (size_t)rc;
 	}
-
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = -errno;
-		goto cleanup;
-	}
-	rc = checkpoint_write_all(fd, buf, len);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (rc != 0)
-		goto cleanup;
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = -errno;
-		goto cleanup;
-	}
-	fd = -1;
-	if (renameat(dirfd, tmp, dirfd, name) != 0) {
-		rc = -errno;
-		goto cleanup;
-	}
-	if (fsync(dirfd) != 0) {
-		rc = -errno;
-		goto cleanup;
-	}
-	err = SL_OK;
-
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	if (err != SL_OK)
+	rc = checkpoint_write_file_atomic(dirfd, name, buf, len);
+	if (rc != 0) {
 		LOG_E(LOG_NO_SHARD, "checkpoint: writing %s failed: %s", name, strerror(-rc));
-	return err;
+		return SL_EIO;
+	}
+	return SL_OK;
 }
 
 /* Parses a decimal int64 from [p, end); returns 0 on success. */

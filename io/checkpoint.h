@@ -33,6 +33,8 @@
 #define CHECKPOINT_ENTRIES_MAX 16
 #define CHECKPOINT_KEY_BYTES_MAX 48
 #define CHECKPOINT_FILE_BYTES_MAX 4096
+#define CHECKPOINT_NAME_BYTES_MAX 256   /* a file name plus CHECKPOINT_TMP_SUFFIX and NUL */
+#define CHECKPOINT_TMP_SUFFIX ".tmp"
 
 struct checkpoint_entry {
 	const char *key;
@@ -47,6 +49,19 @@ struct checkpoint_entry {
  */
 enum sl_err checkpoint_write(int dirfd, const char *name, const struct checkpoint_entry *entries,
 			     uint32_t count);
+
+/*
+ * Replaces `name` (relative to `dirfd`) with the `len` bytes of `buf`, any
+ * content: writes `<name>.tmp`, fsyncs it, renames it over `name`, fsyncs
+ * the directory. Returns 0, -ENAMETOOLONG when `name` plus ".tmp" does not
+ * fit CHECKPOINT_NAME_BYTES_MAX, or the first failing call's -errno; on
+ * failure the old `name` (if any) is still in place and the `.tmp` is
+ * removed. Logs nothing: the caller knows what the file is. Borrows `buf`
+ * for the call only; synchronous, any thread. The one atomic-replace
+ * routine of the project: checkpoint_write and the producer-state
+ * snapshots go through it.
+ */
+int checkpoint_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len);
 
 /*
  * Reads `name` and fills value/found for each of the `count` keys asked.

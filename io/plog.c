@@ -176,6 +176,22 @@ enum sl_err plog_segs_push(struct plog *log, struct segment *seg)
 	return SL_OK;
 }
 
+enum sl_err plog_segs_push_new(struct plog *log, int64_t base_offset)
+{
+	struct segment *seg;
+	enum sl_err err;
+
+	SL_ASSERT(base_offset >= 0);
+	err = segment_create(&seg, log->dirfd, base_offset, &log->scfg, log->now_ms);
+	if (err != SL_OK)
+		return err;
+	err = plog_segs_push(log, seg);
+	if (err != SL_OK)
+		segment_unref(seg);
+	SL_ASSERT(err != SL_OK || plog_active(log) == seg);
+	return err;
+}
+
 void plog_segs_delete_from(struct plog *log, uint32_t from)
 {
 	SL_ASSERT(from <= log->seg_count);
@@ -460,15 +476,9 @@ static enum sl_err plog_open_finish(struct plog *log, int64_t ck_start)
 	enum sl_err err;
 
 	if (log->seg_count == 0) {
-		struct segment *seg;
-		err = segment_create(&seg, log->dirfd, SL_MAX(ck_start, 0), &log->scfg, log->now_ms);
+		err = plog_segs_push_new(log, SL_MAX(ck_start, 0));
 		if (err != SL_OK)
 			return err;
-		err = plog_segs_push(log, seg);
-		if (err != SL_OK) {
-			segment_unref(seg);
-			return err;
-		}
 	}
 	for (uint32_t i = 0; i + 1 < log->seg_count; i++)
 		if (segment_seal(log->segs[i]) != SL_OK)
@@ -486,15 +496,9 @@ static enum sl_err plog_open_finish(struct plog *log, int64_t ck_start)
 		      (long long)log->end_offset);
 		int64_t start = log->start_offset;
 		plog_segs_delete_from(log, 0);
-		struct segment *seg;
-		err = segment_create(&seg, log->dirfd, start, &log->scfg, log->now_ms);
+		err = plog_segs_push_new(log, start);
 		if (err != SL_OK)
 			return err;
-		err = plog_segs_push(log, seg);
-		if (err != SL_OK) {
-			segment_unref(seg);
-			return err;
-		}
 		log->start_offset = start;
 		log->end_offset = start;
 	}

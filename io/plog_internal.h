@@ -139,6 +139,13 @@ void plog_fail(struct plog *log, const char *what, int err);
 /* Appends a segment to the list (growing it). SL_ENOMEM / SL_ECORRUPT. */
 enum sl_err plog_segs_push(struct plog *log, struct segment *seg);
 
+/*
+ * Creates the segment at `base_offset` (segment_create) and appends it as
+ * the new last segment; on a push failure the segment is dropped again
+ * (its files stay). segment_create's errors, SL_ENOMEM / SL_ECORRUPT.
+ */
+enum sl_err plog_segs_push_new(struct plog *log, int64_t base_offset);
+
 /* Unlinks and drops segments [from, seg_count). */
 void plog_segs_delete_from(struct plog *log, uint32_t from);
 

@@ -85,7 +85,6 @@ enum sl_err plog_truncate_to(struct plog *log, int64_t offset)
 
 enum sl_err plog_truncate_fully(struct plog *log, int64_t new_start_offset)
 {
-	struct segment *seg;
 	enum sl_err err;
 
 	SL_ASSERT(log != NULL);
@@ -98,12 +97,7 @@ enum sl_err plog_truncate_fully(struct plog *log, int64_t new_start_offset)
 	      (long long)new_start_offset);
 	/* Unlink first: the new segment may reuse an old base offset's names. */
 	plog_segs_delete_from(log, 0);
-	err = segment_create(&seg, log->dirfd, new_start_offset, &log->scfg, log->now_ms);
-	if (err == SL_OK) {
-		err = plog_segs_push(log, seg);
-		if (err != SL_OK)
-			segment_unref(seg);
-	}
+	err = plog_segs_push_new(log, new_start_offset);
 	if (err != SL_OK) {
 		/* No segment at all: nothing can be appended until reopened. */
 		plog_fail(log, "creating the segment of a full truncation", -EIO);

@@ -39,6 +39,7 @@
 
 #include "batch.h"
 #include "bytes.h"
+#include "checkpoint.h"
 #include "crc32c.h"
 #include "log.h"
 #include "plog.h"
@@ -60,7 +61,7 @@
 	 (size_t)PRODUCER_STATE_PRODUCERS_LIMIT * PS_SNAP_PRODUCER_MAX_BYTES)
 #define PS_SNAP_NAME_DIGITS 20
 #define PS_SNAP_NAME_BYTES 64
-#define PS_TMP_SUFFIX ".tmp"
+#define PS_TMP_SUFFIX CHECKPOINT_TMP_SUFFIX  /* what checkpoint_write_file_atomic leaves */
 /* Snapshot files considered by one directory scan (the rest are deleted). */
 #define PS_SNAP_SCAN_MAX 16
 /* Directory entries looked at by one scan (same bound as plog's). */
@@ -1169,45 +1170,15 @@ static size_t ps_snap_serialize(const struct producer_state *ps, int64_t offset,
 	return pos;
 }
 
-static int ps_write_all(int fd, const uint8_t *buf, size_t len)
-{
-	size_t done = 0;
-
-	/* Each turn writes at least one byte or fails. */
-	while (done < len) {
-		ssize_t w = write(fd, buf + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		done += (size_t)w;
-	}
-	return 0;
-}
-
-/* tmp, fsync, rename, fsync dir. Returns 0 or -errno. */
+/* tmp, fsync, rename, fsync dir (checkpoint.h). Returns 0 or -errno. */
 static int ps_write_atomic(int dirfd, int64_t offset, const uint8_t *buf, size_t len)
 {
-	char tmp[PS_SNAP_NAME_BYTES], name[PS_SNAP_NAME_BYTES];
-	int fd, rc;
+	char name[PS_SNAP_NAME_BYTES];
 
-	ps_snap_name(tmp, offset, PS_TMP_SUFFIX);
+	_Static_assert(PS_SNAP_NAME_BYTES + sizeof(PS_TMP_SUFFIX) <= CHECKPOINT_NAME_BYTES_MAX,
+		       "snapshot names must fit checkpoint_write_file_atomic");
 	ps_snap_name(name, offset, "");
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	rc = ps_write_all(fd, buf, len);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && renameat(dirfd, tmp, dirfd, name) != 0)
-		rc = -errno;
-	if (rc == 0 && fsync(dirfd) != 0)
-		rc = -errno;
-	if (rc != 0)
-		(void)unlinkat(dirfd, tmp, 0);
-	return rc;
+	return checkpoint_write_file_atomic(dirfd, name, buf, len);
 }
 
 /* Deletes snapshots above `keep_top` and all but the KEPT newest below it. */

@@ -390,6 +390,20 @@ static void segment_roll_base_load(struct segment *seg)
 		seg->roll_base_ms = h.max_timestamp >= 0 ? h.max_timestamp : seg->created_ms;
 }
 
+/* Takes the largest timestamp (and its offset) from the time index's last
+ * entry; leaves both as they are when the time index is empty. */
+static void segment_max_ts_from_tindex(struct segment *seg)
+{
+	int64_t ts;
+	int32_t rel;
+
+	if (seg->tindex.count == 0)
+		return;
+	index_time_get(&seg->tindex, seg->tindex.count - 1, &ts, &rel);
+	seg->max_timestamp = ts;
+	seg->max_timestamp_offset = seg->base_offset + rel;
+}
+
 /*
  * Resets the visible state to "everything up to and including the batch of
  * offset index entry `keep - 1`" (or empty when keep == 0), keeping index
@@ -410,13 +424,7 @@ static int64_t segment_resume_at(struct segment *seg, uint32_t keep)
 					      : 0);
 	seg->max_timestamp = -1;
 	seg->max_timestamp_offset = -1;
-	if (seg->tindex.count > 0) {
-		int64_t ts;
-		int32_t trel;
-		index_time_get(&seg->tindex, seg->tindex.count - 1, &ts, &trel);
-		seg->max_timestamp = ts;
-		seg->max_timestamp_offset = seg->base_offset + trel;
-	}
+	segment_max_ts_from_tindex(seg);
 	seg->size = pos;
 	seg->next_offset = seg->base_offset;
 	seg->bytes_since_index = 0;
@@ -454,13 +462,7 @@ static enum sl_err segment_trusted_start(struct segment *seg, int oindex_existed
 		*pos = ipos;
 		*expect_last = seg->base_offset + rel;
 	}
-	if (seg->tindex.count > 0) {
-		int64_t ts;
-		int32_t rel;
-		index_time_get(&seg->tindex, seg->tindex.count - 1, &ts, &rel);
-		seg->max_timestamp = ts;
-		seg->max_timestamp_offset = seg->base_offset + rel;
-	}
+	segment_max_ts_from_tindex(seg);
 	seg->size = *pos;
 	seg->next_offset = seg->base_offset;
 	seg->bytes_since_index = 0;

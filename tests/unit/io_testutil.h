@@ -1,10 +1,11 @@
 /*
  * io_testutil.h — helpers shared by the storage tests (test_index.c,
- * test_segment.c, test_plog.c, test_recovery.c, test_retention.c):
- * temporary directories, a tiny record-batch builder (uncompressed v2
- * batches, CRC-32C computed here), a ring, synchronous append helpers, a
- * "crash image" copier and a manual CQE dispatcher that can reorder or
- * alter completions.
+ * test_segment.c, test_plog.c, test_recovery.c, test_retention.c,
+ * test_producer_ids.c, test_producer_state.c): temporary directories, the
+ * cmocka fixtures (iot_dir_fixture, iot_log_fixture), a record-batch
+ * builder on top of core/batch_build.h, a ring, synchronous append
+ * helpers, a "crash image" copier and a manual CQE dispatcher that can
+ * reorder or alter completions.
  *
  * Everything is static inline so each test executable takes what it uses.
  * Include after <cmocka.h>.
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "batch_build.h"
 #include "bytes.h"
 #include "crc32c.h"
 #include "plog.h"
@@ -35,6 +37,7 @@
 struct iot_dir {
 	char base[IOT_PATH_MAX];    /* mkdtemp result */
 	char part[IOT_PATH_MAX + 8]; /* base/t-0: the partition directory */
+	char copy[IOT_PATH_MAX + 8]; /* base/copy: for crash images, not created */
 };
 
 static inline void iot_dir_make(struct iot_dir *d)
@@ -42,6 +45,7 @@ static inline void iot_dir_make(struct iot_dir *d)
 	snprintf(d->base, sizeof(d->base), "/tmp/sl-io-test-XXXXXX");
 	assert_non_null(mkdtemp(d->base));
 	snprintf(d->part, sizeof(d->part), "%s/t-0", d->base);
+	snprintf(d->copy, sizeof(d->copy), "%s/copy", d->base);
 }
 
 /* Removes every file of `path` (one level) and the directory itself. */
@@ -176,62 +180,33 @@ static inline void iot_set_checkpoint(const char *dir, int64_t start, int64_t rp
 
 /* ---- batches ---- */
 
-static inline size_t iot_varint_put(uint8_t *p, int64_t v)
-{
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	size_t n = 0;
-	while (z >= 0x80) {
-		p[n++] = (uint8_t)(z | 0x80);
-		z >>= 7;
-	}
-	p[n++] = (uint8_t)z;
-	return n;
-}
-
 /*
- * Builds an uncompressed v2 batch of `records` records at buf: record i has
- * timestamp ts0 + i (max = ts0 + records - 1), a null key and a value of
- * `value_bytes` bytes (filled from `fill`). baseOffset 0. Returns the size.
+ * Builds an uncompressed v2 batch of `records` records at buf with
+ * core/batch_build.h: record i has timestamp ts0 + i (max = ts0 + records
+ * - 1), a null key and a value of `value_bytes` bytes all equal to
+ * fill + i. baseOffset 0. Returns the size.
  */
 static inline size_t iot_batch(uint8_t *buf, size_t cap, int32_t records, int64_t ts0,
 			       int32_t value_bytes, uint8_t fill)
 {
-	size_t len = BATCH_HEADER_BYTES;
+	struct batch_builder b;
+	struct batch_header h;
+	uint8_t *value;
 
 	assert_true(records >= 1 && value_bytes >= 0);
+	value = malloc((size_t)value_bytes + 1);
+	assert_non_null(value);
+	batch_builder_init(&b, buf, cap);
 	for (int32_t i = 0; i < records; i++) {
-		uint8_t body[64];
-		size_t b = 0;
-		body[b++] = 0;                                  /* attributes */
-		b += iot_varint_put(body + b, i);               /* timestampDelta */
-		b += iot_varint_put(body + b, i);               /* offsetDelta */
-		b += iot_varint_put(body + b, -1);              /* key: null */
-		b += iot_varint_put(body + b, value_bytes);     /* value length */
-		size_t total = b + (size_t)value_bytes + 1;     /* + headers count */
-		assert_true(len + 10 + total <= cap);
-		len += iot_varint_put(buf + len, (int64_t)total);
-		memcpy(buf + len, body, b);
-		len += b;
-		memset(buf + len, fill + i, (size_t)value_bytes);
-		len += (size_t)value_bytes;
-		buf[len++] = 0;                                 /* headers count: 0 */
+		memset(value, fill + i, (size_t)value_bytes);
+		assert_int_equal(batch_builder_add(&b, ts0 + i, NULL, -1, value, value_bytes, NULL, 0),
+				 SL_OK);
 	}
-	be64_store(buf + BATCH_OFF_BASE_OFFSET, 0);
-	be32_store(buf + BATCH_OFF_LENGTH, (uint32_t)(len - BATCH_LOG_OVERHEAD));
-	be32_store(buf + BATCH_OFF_LEADER_EPOCH, 0);
-	buf[BATCH_OFF_MAGIC] = BATCH_MAGIC_V2;
-	be16_store(buf + BATCH_OFF_ATTRIBUTES, 0);
-	be32_store(buf + BATCH_OFF_LAST_OFFSET_DELTA, (uint32_t)(records - 1));
-	be64_store(buf + BATCH_OFF_BASE_TIMESTAMP, (uint64_t)ts0);
-	be64_store(buf + BATCH_OFF_MAX_TIMESTAMP, (uint64_t)(ts0 + records - 1));
-	be64_store(buf + BATCH_OFF_PRODUCER_ID, (uint64_t)-1);
-	be16_store(buf + BATCH_OFF_PRODUCER_EPOCH, (uint16_t)-1);
-	be32_store(buf + BATCH_OFF_BASE_SEQUENCE, (uint32_t)-1);
-	be32_store(buf + BATCH_OFF_RECORDS_COUNT, (uint32_t)records);
-	be32_store(buf + BATCH_OFF_CRC,
-		   crc32c(0, buf + BATCH_OFF_ATTRIBUTES, len - BATCH_OFF_ATTRIBUTES));
-	struct batch_header h;
+	free(value);
+	size_t len = batch_builder_finish(&b);
 	assert_int_equal(batch_validate(buf, len, BATCH_CHECK_ALL, &h), SL_OK);
+	assert_int_equal(h.records_count, records);
+	assert_int_equal(h.max_timestamp, ts0 + records - 1);
 	return len;
 }
 
@@ -257,6 +232,83 @@ static inline void iot_drive(struct ring *r, const int *flag)
 		assert_true(ring_wait(r, 1, 1000000000LL) >= 0);
 	}
 }
+
+/* ---- fixtures ---- */
+
+/*
+ * The cmocka fixtures the storage tests share. Tests on files only (index,
+ * producer ids) take iot_dir_fixture: a temporary directory, open as
+ * `dirfd`. Tests on a partition log take iot_log_fixture: a temporary
+ * directory, a ring and a default plog config; a test that keeps more
+ * state embeds it as `io` and calls iot_log_fixture_init / _fini from its
+ * own setup and teardown. Teardown checks that no I/O is left in flight
+ * and removes the directory.
+ */
+struct iot_dir_fixture {
+	struct iot_dir d;
+	int dirfd;
+};
+
+struct iot_log_fixture {
+	struct iot_dir d;
+	struct ring ring;
+	struct plog_config cfg;
+};
+
+static inline int iot_dir_setup(void **state)
+{
+	struct iot_dir_fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	iot_dir_make(&f->d);
+	f->dirfd = open(f->d.base, O_RDONLY | O_DIRECTORY);
+	assert_true(f->dirfd >= 0);
+	*state = f;
+	return 0;
+}
+
+static inline int iot_dir_teardown(void **state)
+{
+	struct iot_dir_fixture *f = *state;
+	close(f->dirfd);
+	iot_dir_remove(&f->d);
+	free(f);
+	return 0;
+}
+
+static inline void iot_log_fixture_init(struct iot_log_fixture *f)
+{
+	iot_dir_make(&f->d);
+	iot_ring_init(&f->ring);
+	plog_config_default(&f->cfg);
+}
+
+static inline void iot_log_fixture_fini(struct iot_log_fixture *f)
+{
+	assert_int_equal(f->ring.inflight, 0);
+	ring_exit(&f->ring);
+	iot_dir_remove(&f->d);
+}
+
+static inline int iot_log_setup(void **state)
+{
+	struct iot_log_fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	iot_log_fixture_init(f);
+	*state = f;
+	return 0;
+}
+
+static inline int iot_log_teardown(void **state)
+{
+	struct iot_log_fixture *f = *state;
+	iot_log_fixture_fini(f);
+	free(f);
+	return 0;
+}
+
+/* A test run with the file-only or the partition-log fixture. */
+#define IOT_DIR_TEST(fn) cmocka_unit_test_setup_teardown(fn, iot_dir_setup, iot_dir_teardown)
+#define IOT_LOG_TEST(fn) cmocka_unit_test_setup_teardown(fn, iot_log_setup, iot_log_teardown)
 
 /* An append owned by a test, with its own buffer and completion record. */
 struct iot_app {

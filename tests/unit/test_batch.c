@@ -4,10 +4,14 @@
  * Sources of batches:
  *   - tests/data/batch-*.bin, captured from kcat (librdkafka) and
  *     kafka-python by tools/capture_batches.py (see tests/data/README.md);
- *   - tb_build(), a builder written here from the format description, for
- *     any number of records with keys, values, headers and nulls;
- *   - hand-crafted records (tb_put_record + tb_finish) for the corrupt
- *     shapes a builder would never produce.
+ *   - tb_build(): core/batch_build.h writing any number of standard records
+ *     with keys, values, headers and nulls (tb_check_std_records reads them
+ *     back field by field);
+ *   - hand-crafted records (tb_put_record + tb_finish), written here from
+ *     the format description, for the corrupt shapes batch_build would
+ *     never produce: chosen offset deltas, lastOffsetDelta, recordsCount,
+ *     attributes and timestamps that disagree with the records, raw
+ *     record bytes.
  *
  * Every check on possibly-bad bytes runs on an exact-size heap copy so that
  * ASan catches any read past `len`.
@@ -23,12 +27,14 @@
 #include <cmocka.h>
 
 #include "batch.h"
+#include "batch_build.h"
 #include "crc32c.h"
 
 #define TB_CAP (256 * 1024)
 #define TB_HEADERS_MAX 4
 #define TB_BODY_MAX 4096
 #define TB_SEED 0x0b47c4f00dULL
+#define TB_TS0 1700000000000LL   /* baseTimestamp of the built batches */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -76,24 +82,11 @@ static uint8_t *tb_load(const char *name, size_t *len)
 	return buf;
 }
 
-/* Zigzag varint writer (the test's own encoder). */
-static size_t tb_put_varint(uint8_t *out, int64_t v)
-{
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	size_t n = 0;
-	while (z >= 0x80) {
-		out[n++] = (uint8_t)(z | 0x80);
-		z >>= 7;
-	}
-	out[n++] = (uint8_t)z;
-	return n;
-}
-
 static size_t tb_put_bytes(uint8_t *out, const char *s)
 {
 	if (s == NULL)
-		return tb_put_varint(out, -1);
-	size_t n = tb_put_varint(out, (int64_t)strlen(s));
+		return batch_varlong_put(out, -1);
+	size_t n = batch_varlong_put(out, (int64_t)strlen(s));
 	memcpy(out + n, s, strlen(s));
 	return n + strlen(s);
 }
@@ -112,44 +105,38 @@ struct tb_record {
 	struct tb_kv headers[TB_HEADERS_MAX];
 };
 
-/* Appends one record at `out`; returns its size (length varint included). */
+/*
+ * Appends one record at `out`; returns its size (length varint included).
+ * Unlike batch_builder_add it takes the offset delta from `r`, so a test can
+ * write deltas that are duplicated, decreasing or negative.
+ */
 static size_t tb_put_record(uint8_t *out, const struct tb_record *r)
 {
 	uint8_t body[TB_BODY_MAX];
 	size_t n = 0;
 
 	body[n++] = 0;  /* attributes */
-	n += tb_put_varint(body + n, r->ts_delta);
-	n += tb_put_varint(body + n, r->offset_delta);
+	n += batch_varlong_put(body + n, r->ts_delta);
+	n += batch_varlong_put(body + n, r->offset_delta);
 	n += tb_put_bytes(body + n, r->key);
 	n += tb_put_bytes(body + n, r->value);
-	n += tb_put_varint(body + n, r->headers_count);
+	n += batch_varlong_put(body + n, r->headers_count);
 	for (int i = 0; i < r->headers_count; i++) {
 		n += tb_put_bytes(body + n, r->headers[i].key);
 		n += tb_put_bytes(body + n, r->headers[i].value);
 	}
 	assert_true(n < TB_BODY_MAX - 64);
-	size_t len_bytes = tb_put_varint(out, (int64_t)n);
+	size_t len_bytes = batch_varlong_put(out, (int64_t)n);
 	memcpy(out + len_bytes, body, n);
 	return len_bytes + n;
 }
 
-struct tb_batch {
-	int16_t attributes;
-	int32_t last_offset_delta;
-	int64_t base_timestamp;
-	int64_t max_timestamp;
-	int64_t producer_id;
-	int16_t producer_epoch;
-	int32_t base_sequence;
-	int32_t records_count;
-};
-
-static struct tb_batch tb_batch_default(int32_t count)
+/* The header fields tb_finish writes, any values (the rest are ignored). */
+static struct batch_header tb_batch_default(int32_t count)
 {
-	return (struct tb_batch){
+	return (struct batch_header){
 		.attributes = 0, .last_offset_delta = count > 0 ? count - 1 : 0,
-		.base_timestamp = 1700000000000LL, .max_timestamp = 1700000000000LL + 3 * count,
+		.base_timestamp = TB_TS0, .max_timestamp = TB_TS0 + 3 * count,
 		.producer_id = -1, .producer_epoch = -1, .base_sequence = -1,
 		.records_count = count,
 	};
@@ -164,8 +151,10 @@ static void tb_crc_refresh(uint8_t *buf)
 }
 
 /* Writes the header in front of `records_len` record bytes already at
- * buf + BATCH_HEADER_BYTES; returns the batch size. */
-static size_t tb_finish(uint8_t *buf, size_t records_len, const struct tb_batch *b)
+ * buf + BATCH_HEADER_BYTES; returns the batch size. Not batch_builder_finish:
+ * that derives the fields from the records it added, and these tests need
+ * headers that disagree with their records (or have no records at all). */
+static size_t tb_finish(uint8_t *buf, size_t records_len, const struct batch_header *b)
 {
 	size_t size = BATCH_HEADER_BYTES + records_len;
 	be64_store(buf + BATCH_OFF_BASE_OFFSET, 0);
@@ -211,19 +200,36 @@ static void tb_std_record(int i, struct tb_std *s)
 	}
 }
 
+static int32_t tb_len(const char *s)
+{
+	return s == NULL ? -1 : (int32_t)strlen(s);
+}
+
 /* A valid uncompressed producer batch of `n` standard records. */
 static size_t tb_build(uint8_t *buf, size_t cap, int n)
 {
-	size_t pos = BATCH_HEADER_BYTES;
+	struct batch_builder b;
+	struct batch_kv hdrs[TB_HEADERS_MAX];
 	struct tb_std s;
 
+	batch_builder_init(&b, buf, cap);
 	for (int i = 0; i < n; i++) {
 		tb_std_record(i, &s);
-		assert_true(pos + TB_BODY_MAX < cap);
-		pos += tb_put_record(buf + pos, &s.rec);
+		assert_int_equal(s.rec.offset_delta, i);  /* what batch_builder_add assigns */
+		for (int j = 0; j < s.rec.headers_count; j++)
+			hdrs[j] = (struct batch_kv){
+				.key = s.rec.headers[j].key, .key_len = tb_len(s.rec.headers[j].key),
+				.value = s.rec.headers[j].value,
+				.value_len = tb_len(s.rec.headers[j].value),
+			};
+		assert_int_equal(batch_builder_add(&b, TB_TS0 + s.rec.ts_delta, s.rec.key,
+						   tb_len(s.rec.key), s.rec.value,
+						   tb_len(s.rec.value), hdrs, s.rec.headers_count),
+				 SL_OK);
 	}
-	struct tb_batch b = tb_batch_default(n);
-	return tb_finish(buf, pos - BATCH_HEADER_BYTES, &b);
+	size_t size = batch_builder_finish(&b);
+	assert_true(size > BATCH_HEADER_BYTES && size <= cap);
+	return size;
 }
 
 static uint8_t *tb_alloc(void)
@@ -495,7 +501,7 @@ static void test_varlong_decode(void **state)
 			       : (int64_t)(tb_rand(&seed) >> (1 + tb_rand(&seed) % 63));
 		if (i % 2 && i >= SL_ARRAY_LEN(edge))
 			want = -want;
-		size_t n = tb_put_varint(buf, want);
+		size_t n = batch_varlong_put(buf, want);
 		assert_true(n <= 10);
 		p = buf;
 		assert_int_equal(batch_varlong_read(&p, buf + n, &v), SL_OK);
@@ -688,7 +694,7 @@ static void test_batch_length_bad(void **state)
 	}
 	/* The minimum, 49, is an empty batch: fine unless it must come from a producer. */
 	{
-		struct tb_batch b = tb_batch_default(0);
+		struct batch_header b = tb_batch_default(0);
 		size_t esize = tb_finish(buf, 0, &b);
 		assert_int_equal(esize, BATCH_HEADER_BYTES);
 		assert_int_equal(tb_validate_exact(buf, esize, BATCH_CHECK_ALL, &h), SL_OK);
@@ -796,7 +802,7 @@ static void test_attributes_bad(void **state)
 	assert_int_equal(tb_edit_validate(z, zlen, BATCH_OFF_RECORDS_COUNT, 4, 0, BATCH_CHECK_ALL),
 			 SL_ECORRUPT);
 	free(z);
-	struct tb_batch eb = tb_batch_default(1);
+	struct batch_header eb = tb_batch_default(1);
 	eb.attributes = BATCH_COMPRESSION_GZIP;
 	size_t esize = tb_finish(buf, 0, &eb);
 	struct batch_header h;
@@ -842,7 +848,8 @@ static void test_last_offset_delta_bad(void **state)
 	free(buf);
 }
 
-/* Builds a batch from explicit offset deltas. */
+/* Builds a batch from explicit offset deltas (batch_builder cannot: it
+ * numbers records 0, 1, 2...). */
 static size_t tb_build_deltas(uint8_t *buf, const int32_t *deltas, int n, int32_t lod)
 {
 	size_t pos = BATCH_HEADER_BYTES;
@@ -852,7 +859,7 @@ static size_t tb_build_deltas(uint8_t *buf, const int32_t *deltas, int n, int32_
 		s.rec.offset_delta = deltas[i];
 		pos += tb_put_record(buf + pos, &s.rec);
 	}
-	struct tb_batch b = tb_batch_default(n);
+	struct batch_header b = tb_batch_default(n);
 	b.last_offset_delta = lod;
 	return tb_finish(buf, pos - BATCH_HEADER_BYTES, &b);
 }
@@ -907,7 +914,7 @@ static void test_timestamps(void **state)
 	struct batch_header h;
 
 	(void)state;
-	be64_store(copy + BATCH_OFF_MAX_TIMESTAMP, 1700000000000ULL - 1);
+	be64_store(copy + BATCH_OFF_MAX_TIMESTAMP, (uint64_t)TB_TS0 - 1);
 	tb_crc_refresh(copy);
 	assert_int_equal(batch_validate(copy, size, BATCH_CHECK_ALL, &h), SL_ECORRUPT);
 	be16_store(copy + BATCH_OFF_ATTRIBUTES, BATCH_ATTR_TIMESTAMP_LOG_APPEND);
@@ -921,7 +928,7 @@ static void test_timestamps(void **state)
 static size_t tb_one_raw_record(uint8_t *buf, const uint8_t *rec, size_t rec_len, int32_t count)
 {
 	memcpy(buf + BATCH_HEADER_BYTES, rec, rec_len);
-	struct tb_batch b = tb_batch_default(count);
+	struct batch_header b = tb_batch_default(count);
 	return tb_finish(buf, rec_len, &b);
 }
 

@@ -14,31 +14,7 @@
 #include "index.h"
 #include "io_testutil.h"
 
-struct fixture {
-	struct iot_dir d;
-	int dirfd;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	iot_dir_make(&f->d);
-	f->dirfd = open(f->d.base, O_RDONLY | O_DIRECTORY);
-	assert_true(f->dirfd >= 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	close(f->dirfd);
-	iot_dir_remove(&f->d);
-	free(f);
-	return 0;
-}
-
-static int64_t file_size_at(struct fixture *f, const char *name)
+static int64_t file_size_at(struct iot_dir_fixture *f, const char *name)
 {
 	char p[IOT_PATH_MAX + 64];
 	snprintf(p, sizeof(p), "%s/%s", f->d.base, name);
@@ -54,7 +30,7 @@ static void fill_offsets(struct index *idx)
 
 static void test_offset_lookup(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct index idx;
 	int existed = 1;
 	int32_t rel, pos;
@@ -106,7 +82,7 @@ static void test_offset_lookup(void **state)
 
 static void test_offset_full_and_truncate(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct index idx;
 	int existed;
 
@@ -139,7 +115,7 @@ static void test_offset_full_and_truncate(void **state)
 
 static void test_offset_corrupt_files(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct index idx;
 	int existed;
 	char p[IOT_PATH_MAX + 64];
@@ -181,7 +157,7 @@ static void test_offset_corrupt_files(void **state)
 
 static void test_time_index(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct index idx;
 	int existed;
 	int64_t ts;
@@ -234,10 +210,10 @@ static void test_time_index(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_offset_lookup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_offset_full_and_truncate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_offset_corrupt_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_time_index, setup, teardown),
+		IOT_DIR_TEST(test_offset_lookup),
+		IOT_DIR_TEST(test_offset_full_and_truncate),
+		IOT_DIR_TEST(test_offset_corrupt_files),
+		IOT_DIR_TEST(test_time_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

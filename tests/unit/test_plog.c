@@ -21,35 +21,9 @@
 
 #include "io_testutil.h"
 
-struct fixture {
-	struct iot_dir d;
-	struct ring ring;
-	struct plog_config cfg;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	iot_dir_make(&f->d);
-	iot_ring_init(&f->ring);
-	plog_config_default(&f->cfg);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	assert_int_equal(f->ring.inflight, 0);
-	ring_exit(&f->ring);
-	iot_dir_remove(&f->d);
-	free(f);
-	return 0;
-}
-
 static void test_offsets_many_inflight(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	static struct iot_app apps[200];
 	static uint8_t buf[8192];
 	struct plog *log;
@@ -94,7 +68,7 @@ static void test_offsets_many_inflight(void **state)
 
 static void test_completion_order_reversed(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct iot_app apps[8];
 	struct iot_cqe cqes[8];
 	static uint8_t buf[4096];
@@ -128,7 +102,7 @@ static void test_completion_order_reversed(void **state)
 
 static void test_short_write(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct iot_app t;
 	struct iot_cqe c;
 	static uint8_t buf[4096], got[4096];
@@ -171,7 +145,7 @@ static void flush_done_count(struct plog_flush_waiter *w, enum sl_err res)
 
 static void test_write_error_fails_log(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct iot_app apps[3], more;
 	struct iot_cqe cqes[3];
 	static uint8_t buf[4096], got[4096];
@@ -219,7 +193,7 @@ static void test_write_error_fails_log(void **state)
 
 static void test_bounds(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	static struct iot_app apps[PLOG_APPENDS_INFLIGHT_MAX + 1];
 	static uint8_t buf[4096];
 	struct plog *log;
@@ -275,7 +249,7 @@ static void check_apps_read_back(struct plog *log, struct iot_app *apps, int n)
 
 static void test_coalesce_burst(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct iot_app apps[16];
 	struct iot_cqe c;
 	static uint8_t buf[8192];
@@ -325,7 +299,7 @@ static void test_coalesce_burst(void **state)
 
 static void test_coalesce_short_writev(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct iot_app apps[5];
 	struct iot_cqe c;
 	static uint8_t buf[4096];
@@ -377,7 +351,7 @@ static void test_coalesce_short_writev(void **state)
 
 static void test_coalesce_write_error(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct iot_app apps[6];
 	struct iot_cqe c;
 	static uint8_t buf[4096];
@@ -431,8 +405,8 @@ static void test_coalesce_write_error(void **state)
 }
 
 /* Appends n copies of a len-byte batch at once and drives them all. */
-static void append_burst(struct fixture *f, struct plog *log, struct iot_app *apps, int n,
-			 const uint8_t *buf, size_t len)
+static void append_burst(struct iot_log_fixture *f, struct plog *log, struct iot_app *apps,
+			 int n, const uint8_t *buf, size_t len)
 {
 	int seq = 0;
 
@@ -447,7 +421,7 @@ static void append_burst(struct fixture *f, struct plog *log, struct iot_app *ap
 
 static void test_coalesce_bounds(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	enum { N_IOV = PLOG_WRITE_IOVS_MAX + 6 };
 	static struct iot_app apps[N_IOV];
 	static uint8_t buf[PLOG_WRITE_BYTES_MAX / 3 + 4096];
@@ -488,7 +462,7 @@ static void test_coalesce_bounds(void **state)
 
 static void test_coalesce_segment_boundary(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct iot_app apps[7];
 	static uint8_t buf[4096];
 	struct plog *log;
@@ -510,7 +484,7 @@ static void test_coalesce_segment_boundary(void **state)
 
 static void test_coalesce_two_slots_out_of_order(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct iot_app apps[10];
 	struct iot_cqe cqes[2], c;
 	static uint8_t buf[4096];
@@ -610,7 +584,7 @@ static void chain_done(struct plog_append *a)
 
 static void test_coalesce_appends_from_done(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	static struct chain ch;
 	static uint8_t got[8192];
 	int last_done = 0;
@@ -651,7 +625,7 @@ struct mbatch {
 };
 
 /* Builds a log of n batches of varied sizes; fills the model. */
-static struct plog *build_model_log(struct fixture *f, struct mbatch *m, int n)
+static struct plog *build_model_log(struct iot_log_fixture *f, struct mbatch *m, int n)
 {
 	struct plog *log;
 	int64_t last_ts = 0;
@@ -700,7 +674,7 @@ static void model_read(const struct mbatch *m, int n, int64_t offset, uint32_t m
 
 static void test_reads_model(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	enum { N = 60 };
 	struct mbatch m[N];
 	static const uint32_t max_bytes[] = { 0, 1, 200, 500, 1000, 2500, 5000, 1u << 20 };
@@ -758,7 +732,7 @@ static void test_reads_model(void **state)
 
 static void test_timestamps(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	enum { N = 40 };
 	struct mbatch m[N];
 	struct plog *log;
@@ -820,7 +794,7 @@ static int scan_cb(void *arg, const struct batch_header *h, int fd, int64_t file
 
 static void test_scan(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	enum { N = 30 };
 	struct mbatch m[N];
 	struct plog *log;
@@ -850,7 +824,7 @@ static void test_scan(void **state)
 
 static void test_flush_messages_policy(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct iot_app apps[10];
 	struct iot_cqe cqes[10];
 	static uint8_t buf[4096];
@@ -887,7 +861,7 @@ static void test_flush_messages_policy(void **state)
 
 static void test_flush_messages_interval(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	static uint8_t buf[4096];
 	struct plog *log;
 
@@ -910,7 +884,7 @@ static void test_flush_messages_interval(void **state)
 
 static void test_group_commit_waiters(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct waiter w[8];
 	enum plog_flush_state st;
 	struct plog *log;
@@ -967,7 +941,7 @@ static void test_group_commit_waiters(void **state)
 
 static void test_flush_time_policy_and_checkpoint(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct plog *log;
 	char p[IOT_PATH_MAX + 64];
 	char text[256];
@@ -1058,7 +1032,7 @@ static uint64_t xs(uint64_t *s)
 
 static void test_random_ops(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	static struct iot_app apps[16];
 	static uint8_t buf[8192];
 	static struct model m;
@@ -1155,28 +1129,26 @@ static void test_random_ops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_offsets_many_inflight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_completion_order_reversed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_short_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_error_fails_log, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_coalesce_burst, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_coalesce_short_writev, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_coalesce_write_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_coalesce_bounds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_coalesce_segment_boundary, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_coalesce_two_slots_out_of_order, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_coalesce_appends_from_done, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reads_model, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timestamps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flush_messages_policy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flush_messages_interval, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_commit_waiters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flush_time_policy_and_checkpoint, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_random_ops, setup, teardown),
+		IOT_LOG_TEST(test_offsets_many_inflight),
+		IOT_LOG_TEST(test_completion_order_reversed),
+		IOT_LOG_TEST(test_short_write),
+		IOT_LOG_TEST(test_write_error_fails_log),
+		IOT_LOG_TEST(test_bounds),
+		IOT_LOG_TEST(test_coalesce_burst),
+		IOT_LOG_TEST(test_coalesce_short_writev),
+		IOT_LOG_TEST(test_coalesce_write_error),
+		IOT_LOG_TEST(test_coalesce_bounds),
+		IOT_LOG_TEST(test_coalesce_segment_boundary),
+		IOT_LOG_TEST(test_coalesce_two_slots_out_of_order),
+		IOT_LOG_TEST(test_coalesce_appends_from_done),
+		IOT_LOG_TEST(test_reads_model),
+		IOT_LOG_TEST(test_timestamps),
+		IOT_LOG_TEST(test_scan),
+		IOT_LOG_TEST(test_flush_messages_policy),
+		IOT_LOG_TEST(test_flush_messages_interval),
+		IOT_LOG_TEST(test_group_commit_waiters),
+		IOT_LOG_TEST(test_flush_time_policy_and_checkpoint),
+		IOT_LOG_TEST(test_random_ops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

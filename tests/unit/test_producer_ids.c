@@ -17,32 +17,8 @@
 #include "io_testutil.h"
 #include "producer_ids.h"
 
-struct fixture {
-	struct iot_dir d;
-	int dirfd;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	iot_dir_make(&f->d);
-	f->dirfd = open(f->d.base, O_RDONLY | O_DIRECTORY);
-	assert_true(f->dirfd >= 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	close(f->dirfd);
-	iot_dir_remove(&f->d);
-	free(f);
-	return 0;
-}
-
 /* The block end stored in the file, or -1 when absent. */
-static int64_t file_block_end(struct fixture *f)
+static int64_t file_block_end(struct iot_dir_fixture *f)
 {
 	struct checkpoint_entry e = { .key = "producer_id_block_end" };
 	enum sl_err err = checkpoint_read(f->dirfd, PRODUCER_IDS_FILE_NAME, &e, 1);
@@ -64,7 +40,7 @@ static int64_t next_id(struct producer_ids *pi)
 
 static void test_sequential_from_zero(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct producer_ids *pi;
 
 	assert_int_equal(file_block_end(f), -1);
@@ -81,7 +57,7 @@ static void test_sequential_from_zero(void **state)
 
 static void test_block_boundary(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct producer_ids *pi;
 
 	assert_int_equal(producer_ids_open(&pi, f->d.base, 10, -1), SL_OK);
@@ -97,7 +73,7 @@ static void test_block_boundary(void **state)
 
 static void test_reopen_no_reuse(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct producer_ids *pi;
 	int64_t last = -1;
 
@@ -126,7 +102,7 @@ static void test_reopen_no_reuse(void **state)
 
 static void test_reopen_at_exact_boundary(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct producer_ids *pi;
 
 	assert_int_equal(producer_ids_open(&pi, f->d.base, 5, -1), SL_OK);
@@ -140,7 +116,7 @@ static void test_reopen_at_exact_boundary(void **state)
 	producer_ids_close(pi);
 }
 
-static void write_raw(struct fixture *f, const char *text)
+static void write_raw(struct iot_dir_fixture *f, const char *text)
 {
 	char p[IOT_PATH_MAX + 64];
 	snprintf(p, sizeof(p), "%s/%s", f->d.base, PRODUCER_IDS_FILE_NAME);
@@ -152,7 +128,7 @@ static void write_raw(struct fixture *f, const char *text)
 
 static void test_corrupt_file_refused(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct producer_ids *pi = (struct producer_ids *)(uintptr_t)1;
 	static const char *const bad[] = {
 		"",                                        /* empty */
@@ -177,7 +153,7 @@ static void test_corrupt_file_refused(void **state)
 
 static void test_bad_arguments(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct producer_ids *pi;
 	char missing[IOT_PATH_MAX + 16];
 
@@ -190,7 +166,7 @@ static void test_bad_arguments(void **state)
 
 static void test_persist_failure_hands_out_nothing(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct producer_ids *pi;
 	char sub[IOT_PATH_MAX + 16], file[IOT_PATH_MAX + 64];
 	int64_t id;
@@ -216,7 +192,7 @@ static void test_persist_failure_hands_out_nothing(void **state)
 
 static void test_exhaustion(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_dir_fixture *f = *state;
 	struct producer_ids *pi;
 	char text[128];
 	int64_t id;
@@ -235,15 +211,14 @@ static void test_exhaustion(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sequential_from_zero, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_block_boundary, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_no_reuse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_at_exact_boundary, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_file_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_persist_failure_hands_out_nothing, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_exhaustion, setup, teardown),
+		IOT_DIR_TEST(test_sequential_from_zero),
+		IOT_DIR_TEST(test_block_boundary),
+		IOT_DIR_TEST(test_reopen_no_reuse),
+		IOT_DIR_TEST(test_reopen_at_exact_boundary),
+		IOT_DIR_TEST(test_corrupt_file_refused),
+		IOT_DIR_TEST(test_bad_arguments),
+		IOT_DIR_TEST(test_persist_failure_hands_out_nothing),
+		IOT_DIR_TEST(test_exhaustion),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

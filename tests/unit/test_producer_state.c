@@ -557,9 +557,7 @@ static void test_table_against_model(void **state)
 /* ---- with a real partition log ---- */
 
 struct fixture {
-	struct iot_dir d;
-	struct ring ring;
-	struct plog_config cfg;
+	struct iot_log_fixture io;
 	struct plog *log;
 	struct producer_state *ps;
 };
@@ -567,10 +565,9 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	iot_dir_make(&f->d);
-	iot_ring_init(&f->ring);
-	plog_config_default(&f->cfg);
-	f->cfg.segment_bytes = 4096;   /* several segments */
+	assert_non_null(f);
+	iot_log_fixture_init(&f->io);
+	f->io.cfg.segment_bytes = 4096;   /* several segments */
 	f->ps = ps_new(0, 0);
 	*state = f;
 	return 0;
@@ -582,9 +579,7 @@ static int teardown(void **state)
 	if (f->log != NULL)
 		assert_int_equal(plog_close(f->log), SL_OK);
 	producer_state_destroy(f->ps);
-	assert_int_equal(f->ring.inflight, 0);
-	ring_exit(&f->ring);
-	iot_dir_remove(&f->d);
+	iot_log_fixture_fini(&f->io);
 	free(f);
 	return 0;
 }
@@ -592,7 +587,7 @@ static int teardown(void **state)
 static void log_open(struct fixture *f)
 {
 	assert_null(f->log);
-	assert_int_equal(plog_open(&f->log, &f->ring, f->d.part, &f->cfg, TS0), SL_OK);
+	assert_int_equal(plog_open(&f->log, &f->io.ring, f->io.d.part, &f->io.cfg, TS0), SL_OK);
 }
 
 static void log_close(struct fixture *f)
@@ -701,7 +696,7 @@ static void produce(struct fixture *f, struct scenario *sc, int64_t pid, int16_t
 	assert_int_equal(preq_submit(f->log, f->ps, &q, pid, epoch, seq, records, ts, &err),
 			 PRODUCER_CHECK_OK);
 	assert_int_equal(err, SL_OK);
-	iot_drive(&f->ring, &q.done);
+	iot_drive(&f->io.ring, &q.done);
 	assert_int_equal(q.res, SL_OK);
 	if (pid < 0)
 		return;
@@ -804,13 +799,13 @@ static void reopen_rebuild(struct fixture *f, int64_t now_ms)
 	producer_state_destroy(f->ps);
 	f->ps = ps_new(0, 0);
 	log_open(f);
-	assert_int_equal(producer_state_rebuild(f->ps, f->log, f->d.part, now_ms), SL_OK);
+	assert_int_equal(producer_state_rebuild(f->ps, f->log, f->io.d.part, now_ms), SL_OK);
 	assert_true(producer_state_invariants_ok(f->ps));
 }
 
 static void snap_path(char *out, const struct fixture *f, int64_t off)
 {
-	iot_path(out, f->d.part, off, PRODUCER_STATE_SNAPSHOT_EXT);
+	iot_path(out, f->io.d.part, off, PRODUCER_STATE_SNAPSHOT_EXT);
 }
 
 static void test_log_flow_and_failed_write(void **state)
@@ -831,7 +826,7 @@ static void test_log_flow_and_failed_write(void **state)
 	assert_int_equal(q[5].rsv.first_offset, q[2].a.base_offset);
 	assert_int_equal(q[5].rsv.pending, 1);
 	assert_int_equal(plog_end_offset(f->log), 0);  /* nothing visible yet */
-	iot_drive(&f->ring, &q[4].done);
+	iot_drive(&f->io.ring, &q[4].done);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(q[i].res, SL_OK);
 	assert_int_equal(preq_submit(f->log, f->ps, &q[5], 42, 0, 6, 3, TS0, NULL),
@@ -847,12 +842,12 @@ static void test_log_flow_and_failed_write(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(preq_submit(f->log, f->ps, &q[i], 42, 0, 15 + 2 * i, 2, TS0, &err),
 				 PRODUCER_CHECK_OK);
-	iot_reap(&f->ring, 1, &cqes[0]);
-	iot_dispatch(&f->ring, &cqes[0], cqes[0].res);
+	iot_reap(&f->io.ring, 1, &cqes[0]);
+	iot_dispatch(&f->io.ring, &cqes[0], cqes[0].res);
 	assert_true(q[0].done);
-	iot_reap(&f->ring, 1, &cqes[1]);
-	iot_dispatch(&f->ring, &cqes[1], -EIO);
-	iot_drive(&f->ring, &q[2].done);
+	iot_reap(&f->io.ring, 1, &cqes[1]);
+	iot_dispatch(&f->io.ring, &cqes[1], -EIO);
+	iot_drive(&f->io.ring, &q[2].done);
 	assert_true(q[0].done && q[1].done && q[2].done);
 	assert_int_equal(q[0].res, SL_OK);
 	assert_int_equal(q[1].res, SL_EIO);
@@ -876,7 +871,7 @@ static void test_log_flow_and_failed_write(void **state)
 	producer_state_destroy(f->ps);
 	f->ps = ps_new(0, 0);
 	log_open(f);
-	assert_int_equal(producer_state_rebuild(f->ps, f->log, f->d.part, TS0), SL_OK);
+	assert_int_equal(producer_state_rebuild(f->ps, f->log, f->io.d.part, TS0), SL_OK);
 	assert_int_equal(producer_state_lookup(f->ps, 42, &after), SL_OK);
 	assert_int_equal(after.last_offset, plog_end_offset(f->log) - 1);
 	assert_int_equal(after.last_sequence, (int32_t)after.last_offset);
@@ -920,10 +915,10 @@ static void test_snapshot_at_close_and_replay(void **state)
 	scenario_run(f, &sc, 12, TS0);
 	int64_t e1 = plog_end_offset(f->log);
 	/* Clean shutdown: appends drained, snapshot at the end offset, close. */
-	assert_int_equal(producer_state_snapshot_write(f->ps, f->d.part, e1), SL_OK);
+	assert_int_equal(producer_state_snapshot_write(f->ps, f->io.d.part, e1), SL_OK);
 	snap_path(p, f, e1);
 	assert_true(iot_exists(p));
-	assert_int_equal(producer_state_snapshot_write(f->ps, f->d.part, e1), SL_OK); /* skipped */
+	assert_int_equal(producer_state_snapshot_write(f->ps, f->io.d.part, e1), SL_OK); /* skipped */
 	reopen_rebuild(f, TS0);
 	const struct producer_state_stats *st = producer_state_stats(f->ps);
 	assert_int_equal(st->rebuild_snapshot_offset, e1);
@@ -940,22 +935,34 @@ static void test_snapshot_at_close_and_replay(void **state)
 	check_answers(f->ps, &sc, e2);
 }
 
+/*
+ * Opens the log with a fresh scenario, runs `rounds1` rounds (from TS0) and
+ * snapshots at the end offset *e1, runs `rounds2` more (from TS0 + 10) and
+ * snapshots at *e2; p1 / p2 get the two snapshot paths.
+ */
+static void two_snapshots(struct fixture *f, struct scenario *sc, int rounds1, int rounds2,
+			  int64_t *e1, int64_t *e2, char *p1, char *p2)
+{
+	memset(sc, 0, sizeof(*sc));
+	log_open(f);
+	scenario_run(f, sc, rounds1, TS0);
+	*e1 = plog_end_offset(f->log);
+	assert_int_equal(producer_state_snapshot_write(f->ps, f->io.d.part, *e1), SL_OK);
+	scenario_run(f, sc, rounds2, TS0 + 10);
+	*e2 = plog_end_offset(f->log);
+	assert_int_equal(producer_state_snapshot_write(f->ps, f->io.d.part, *e2), SL_OK);
+	snap_path(p1, f, *e1);
+	snap_path(p2, f, *e2);
+}
+
 static void test_snapshot_corrupt_fallback(void **state)
 {
 	struct fixture *f = *state;
 	static struct scenario sc;
 	char p1[IOT_PATH_MAX], p2[IOT_PATH_MAX];
+	int64_t e1, e2;
 
-	memset(&sc, 0, sizeof(sc));
-	log_open(f);
-	scenario_run(f, &sc, 10, TS0);
-	int64_t e1 = plog_end_offset(f->log);
-	assert_int_equal(producer_state_snapshot_write(f->ps, f->d.part, e1), SL_OK);
-	scenario_run(f, &sc, 5, TS0 + 10);
-	int64_t e2 = plog_end_offset(f->log);
-	assert_int_equal(producer_state_snapshot_write(f->ps, f->d.part, e2), SL_OK);
-	snap_path(p1, f, e1);
-	snap_path(p2, f, e2);
+	two_snapshots(f, &sc, 10, 5, &e1, &e2, p1, p2);
 	assert_true(iot_exists(p1) && iot_exists(p2));
 
 	/* One flipped bit in the newest: deleted, the older one used, the rest replayed. */
@@ -978,7 +985,7 @@ static void test_snapshot_corrupt_fallback(void **state)
 	check_answers(f->ps, &sc, e2);
 
 	/* A valid file under another name (its header says otherwise): corrupt too. */
-	assert_int_equal(producer_state_snapshot_write(f->ps, f->d.part, e2), SL_OK);
+	assert_int_equal(producer_state_snapshot_write(f->ps, f->io.d.part, e2), SL_OK);
 	char moved[IOT_PATH_MAX];
 	snap_path(moved, f, e1);
 	assert_int_equal(rename(p2, moved), 0);
@@ -1007,17 +1014,9 @@ static void test_snapshot_above_log_end(void **state)
 	struct fixture *f = *state;
 	static struct scenario sc;
 	char p1[IOT_PATH_MAX], p2[IOT_PATH_MAX];
+	int64_t e1, e2;
 
-	memset(&sc, 0, sizeof(sc));
-	log_open(f);
-	scenario_run(f, &sc, 6, TS0);
-	int64_t e1 = plog_end_offset(f->log);
-	assert_int_equal(producer_state_snapshot_write(f->ps, f->d.part, e1), SL_OK);
-	scenario_run(f, &sc, 6, TS0 + 10);
-	int64_t e2 = plog_end_offset(f->log);
-	assert_int_equal(producer_state_snapshot_write(f->ps, f->d.part, e2), SL_OK);
-	snap_path(p1, f, e1);
-	snap_path(p2, f, e2);
+	two_snapshots(f, &sc, 6, 6, &e1, &e2, p1, p2);
 
 	/* Replication truncates the log between the two snapshots. */
 	int64_t cut = -1;
@@ -1029,7 +1028,7 @@ static void test_snapshot_above_log_end(void **state)
 	assert_true(cut > e1 && cut < e2);
 	assert_int_equal(plog_truncate_to(f->log, cut), SL_OK);
 	assert_int_equal(plog_end_offset(f->log), cut);
-	assert_int_equal(producer_state_rebuild(f->ps, f->log, f->d.part, TS0), SL_OK);
+	assert_int_equal(producer_state_rebuild(f->ps, f->log, f->io.d.part, TS0), SL_OK);
 	const struct producer_state_stats *st = producer_state_stats(f->ps);
 	assert_int_equal(st->rebuild_snapshots_deleted, 1);
 	assert_false(iot_exists(p2));
@@ -1044,7 +1043,7 @@ static void test_snapshot_above_log_end(void **state)
 	struct preq q;
 	assert_int_equal(preq_submit(f->log, f->ps, &q, gone->pid, gone->epoch, gone->seq,
 				     gone->records, TS0 + 50, NULL), PRODUCER_CHECK_OK);
-	iot_drive(&f->ring, &q.done);
+	iot_drive(&f->io.ring, &q.done);
 	assert_int_equal(q.res, SL_OK);
 
 	/* Same after a restart, from a snapshot taken then. */
@@ -1052,17 +1051,17 @@ static void test_snapshot_above_log_end(void **state)
 	log_open(f);
 	producer_state_destroy(f->ps);
 	f->ps = ps_new(0, 0);
-	assert_int_equal(producer_state_rebuild(f->ps, f->log, f->d.part, TS0), SL_OK);
+	assert_int_equal(producer_state_rebuild(f->ps, f->log, f->io.d.part, TS0), SL_OK);
 	expect_dup(f->ps, gone->pid, gone->epoch, gone->seq, gone->records, cut, 0);
 
 	/* Follower truncation to nothing: reset forgets everything and every snapshot. */
-	assert_int_equal(producer_state_snapshot_write(f->ps, f->d.part,
+	assert_int_equal(producer_state_snapshot_write(f->ps, f->io.d.part,
 						       plog_end_offset(f->log)), SL_OK);
 	assert_int_equal(plog_truncate_fully(f->log, 5000), SL_OK);
-	assert_int_equal(producer_state_reset(f->ps, f->d.part), SL_OK);
+	assert_int_equal(producer_state_reset(f->ps, f->io.d.part), SL_OK);
 	assert_int_equal(producer_state_count(f->ps), 0);
 	assert_false(iot_exists(p1));
-	assert_int_equal(producer_state_rebuild(f->ps, f->log, f->d.part, TS0), SL_OK);
+	assert_int_equal(producer_state_rebuild(f->ps, f->log, f->io.d.part, TS0), SL_OK);
 	assert_int_equal(producer_state_count(f->ps), 0);
 	assert_int_equal(producer_state_stats(f->ps)->rebuild_snapshot_offset, -1);
 }
@@ -1075,22 +1074,22 @@ static void test_snapshot_with_pending_and_pruning(void **state)
 	char p[IOT_PATH_MAX];
 	int64_t next = 0;
 
-	assert_int_equal(mkdir(f->d.part, 0755), 0);
+	assert_int_equal(mkdir(f->io.d.part, 0755), 0);
 	append_ok(ps, &next, 1, 0, 0, 10, TS0);      /* 0..9 completed */
 	assert_int_equal(try_batch(ps, 2, 0, 0, 3, 10, TS0, &r1), PRODUCER_CHECK_OK);
 	assert_int_equal(try_batch(ps, 1, 0, 10, 2, 13, TS0, &r2), PRODUCER_CHECK_OK);
 	/* Visible up to 15, but 10.. still pending here: the snapshot stops at 10. */
-	assert_int_equal(producer_state_snapshot_write(ps, f->d.part, 15), SL_OK);
+	assert_int_equal(producer_state_snapshot_write(ps, f->io.d.part, 15), SL_OK);
 	snap_path(p, f, 10);
 	assert_true(iot_exists(p));
 	snap_path(p, f, 15);
 	assert_false(iot_exists(p));
 	producer_state_complete(ps, &r1);
 	producer_state_complete(ps, &r2);
-	assert_int_equal(producer_state_snapshot_write(ps, f->d.part, 15), SL_OK);
+	assert_int_equal(producer_state_snapshot_write(ps, f->io.d.part, 15), SL_OK);
 	assert_true(iot_exists(p));
 	append_ok(ps, &(int64_t){ 15 }, 1, 0, 12, 5, TS0);
-	assert_int_equal(producer_state_snapshot_write(ps, f->d.part, 20), SL_OK);
+	assert_int_equal(producer_state_snapshot_write(ps, f->io.d.part, 20), SL_OK);
 	/* Two kept: 15 and 20; 10 pruned. */
 	snap_path(p, f, 10);
 	assert_false(iot_exists(p));
@@ -1098,7 +1097,7 @@ static void test_snapshot_with_pending_and_pruning(void **state)
 	assert_true(iot_exists(p));
 	snap_path(p, f, 20);
 	assert_true(iot_exists(p));
-	assert_int_equal(producer_state_reset(ps, f->d.part), SL_OK);
+	assert_int_equal(producer_state_reset(ps, f->io.d.part), SL_OK);
 	assert_false(iot_exists(p));
 	assert_int_equal(producer_state_count(ps), 0);
 }

@@ -22,37 +22,9 @@
 #include "io_testutil.h"
 #include "log.h"
 
-struct fixture {
-	struct iot_dir d;
-	struct ring ring;
-	struct plog_config cfg;
-	char copy[IOT_PATH_MAX + 16];
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	iot_dir_make(&f->d);
-	iot_ring_init(&f->ring);
-	plog_config_default(&f->cfg);
-	snprintf(f->copy, sizeof(f->copy), "%s/copy", f->d.base);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	assert_int_equal(f->ring.inflight, 0);
-	ring_exit(&f->ring);
-	iot_dir_remove(&f->d);
-	free(f);
-	return 0;
-}
-
 /* Builds n batches (varied sizes) into f->d.part and closes cleanly.
  * Fills base offsets and positions (within their segment) if asked. */
-static void build(struct fixture *f, int n, int64_t *bases, int64_t *sizes)
+static void build(struct iot_log_fixture *f, int n, int64_t *bases, int64_t *sizes)
 {
 	struct plog *log;
 
@@ -70,7 +42,7 @@ static void build(struct fixture *f, int n, int64_t *bases, int64_t *sizes)
 
 /* Opens `dir`, checks the end offset, appends one batch there, verifies,
  * closes, and checks the next open is clean with no scan. */
-static void reopen_check(struct fixture *f, const char *dir, int64_t want_end)
+static void reopen_check(struct iot_log_fixture *f, const char *dir, int64_t want_end)
 {
 	struct plog *log;
 
@@ -91,7 +63,7 @@ static void reopen_check(struct fixture *f, const char *dir, int64_t want_end)
 
 static void test_clean_reopen_no_scan(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct plog *log;
 
 	f->cfg.segment_bytes = 2000;
@@ -116,7 +88,7 @@ static void test_clean_reopen_no_scan(void **state)
 
 static void test_torn_tail_every_byte(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	enum { N = 6 };
 	int64_t bases[N], sizes[N];
 	char p[IOT_PATH_MAX];
@@ -129,29 +101,29 @@ static void test_torn_tail_every_byte(void **state)
 	int64_t end_pos = last_pos + sizes[N - 1];
 	assert_true(sizes[N - 1] > 100);
 	for (int64_t cut = last_pos; cut <= end_pos; cut++) {
-		iot_rm_flat(f->copy);
-		iot_copy_dir(f->d.part, f->copy);
-		iot_path(p, f->copy, 0, ".log");
+		iot_rm_flat(f->d.copy);
+		iot_copy_dir(f->d.part, f->d.copy);
+		iot_path(p, f->d.copy, 0, ".log");
 		iot_truncate(p, cut);
 		/* Alternate between "nothing known flushed" (full scan) and a
 		 * recovery point inside the segment (resume from the index). */
-		iot_set_checkpoint(f->copy, 0, (cut % 2) ? 0 : bases[N - 2], 0);
+		iot_set_checkpoint(f->d.copy, 0, (cut % 2) ? 0 : bases[N - 2], 0);
 		struct plog *log;
-		assert_int_equal(plog_open(&log, &f->ring, f->copy, &f->cfg, 0), SL_OK);
+		assert_int_equal(plog_open(&log, &f->ring, f->d.copy, &f->cfg, 0), SL_OK);
 		/* Whole (cut == end): the last batch stays. */
 		int64_t want = cut == end_pos ? bases[N - 1] + 1 + (N - 1) % 3 : bases[N - 1];
 		assert_int_equal(plog_stats(log)->recovery_bytes_truncated, cut - last_pos -
 				 (cut == end_pos ? sizes[N - 1] : 0));
 		assert_int_equal(plog_end_offset(log), want);
 		assert_int_equal(plog_close(log), SL_OK);
-		reopen_check(f, f->copy, want);
+		reopen_check(f, f->d.copy, want);
 	}
-	iot_rm_flat(f->copy);
+	iot_rm_flat(f->d.copy);
 }
 
 static void test_garbage_appended(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	static const size_t lens[] = { 1, 11, 12, 60, 61, 62, 200, 5000 };
 	static uint8_t junk[5000];
 	int64_t bases[5], sizes[5];
@@ -170,55 +142,55 @@ static void test_garbage_appended(void **state)
 	}
 	for (size_t k = 0; k < SL_ARRAY_LEN(lens); k++)
 		for (int clean = 0; clean <= 1; clean++) {
-			iot_rm_flat(f->copy);
-			iot_copy_dir(f->d.part, f->copy);
-			iot_path(p, f->copy, 0, ".log");
+			iot_rm_flat(f->d.copy);
+			iot_copy_dir(f->d.part, f->d.copy);
+			iot_path(p, f->d.copy, 0, ".log");
 			iot_write_at(p, end_pos, junk, lens[k]);
-			iot_set_checkpoint(f->copy, 0, 0, clean);
+			iot_set_checkpoint(f->d.copy, 0, 0, clean);
 			struct plog *log;
-			assert_int_equal(plog_open(&log, &f->ring, f->copy, &f->cfg, 0), SL_OK);
+			assert_int_equal(plog_open(&log, &f->ring, f->d.copy, &f->cfg, 0), SL_OK);
 			assert_int_equal(plog_stats(log)->recovery_bytes_truncated, (int64_t)lens[k]);
 			assert_int_equal(plog_close(log), SL_OK);
-			reopen_check(f, f->copy, bases[4] + 2);
+			reopen_check(f, f->d.copy, bases[4] + 2);
 		}
 
 	/* A copy of the last batch with a bad CRC after the log. */
 	uint8_t last[4096];
-	iot_rm_flat(f->copy);
-	iot_copy_dir(f->d.part, f->copy);
-	iot_path(p, f->copy, 0, ".log");
+	iot_rm_flat(f->d.copy);
+	iot_copy_dir(f->d.part, f->d.copy);
+	iot_path(p, f->d.copy, 0, ".log");
 	int fd = open(p, O_RDWR);
 	assert_int_equal(pread(fd, last, (size_t)sizes[4], end_pos - sizes[4]), sizes[4]);
 	be64_store(last, (uint64_t)bases[4] + 2);
 	last[sizes[4] - 1] ^= 0x40;
 	assert_int_equal(pwrite(fd, last, (size_t)sizes[4], end_pos), sizes[4]);
 	close(fd);
-	iot_set_checkpoint(f->copy, 0, 0, 0);
-	reopen_check(f, f->copy, bases[4] + 2);
+	iot_set_checkpoint(f->d.copy, 0, 0, 0);
+	reopen_check(f, f->d.copy, bases[4] + 2);
 
 	/* The last batch again, verbatim (a valid CRC, but its offsets go
 	 * backwards: the base offset is outside the CRC). */
 	for (int clean = 0; clean <= 1; clean++) {
-		iot_rm_flat(f->copy);
-		iot_copy_dir(f->d.part, f->copy);
-		iot_path(p, f->copy, 0, ".log");
+		iot_rm_flat(f->d.copy);
+		iot_copy_dir(f->d.part, f->d.copy);
+		iot_path(p, f->d.copy, 0, ".log");
 		fd = open(p, O_RDWR);
 		assert_int_equal(pread(fd, last, (size_t)sizes[4], end_pos - sizes[4]), sizes[4]);
 		assert_int_equal(pwrite(fd, last, (size_t)sizes[4], end_pos), sizes[4]);
 		close(fd);
-		iot_set_checkpoint(f->copy, 0, clean ? bases[4] + 2 : 0, clean);
+		iot_set_checkpoint(f->d.copy, 0, clean ? bases[4] + 2 : 0, clean);
 		struct plog *log;
-		assert_int_equal(plog_open(&log, &f->ring, f->copy, &f->cfg, 0), SL_OK);
+		assert_int_equal(plog_open(&log, &f->ring, f->d.copy, &f->cfg, 0), SL_OK);
 		assert_int_equal(plog_end_offset(log), bases[4] + 2);
 		assert_int_equal(plog_stats(log)->recovery_bytes_truncated, sizes[4]);
 		assert_int_equal(plog_close(log), SL_OK);
-		reopen_check(f, f->copy, bases[4] + 2);
+		reopen_check(f, f->d.copy, bases[4] + 2);
 	}
-	iot_rm_flat(f->copy);
+	iot_rm_flat(f->d.copy);
 }
 
 /* Builds a 2-segment log with dense indexes; returns the end offset. */
-static int64_t build_indexed(struct fixture *f)
+static int64_t build_indexed(struct iot_log_fixture *f)
 {
 	f->cfg.segment_bytes = 3000;
 	f->cfg.index_interval_bytes = 150;
@@ -235,16 +207,16 @@ static int64_t build_indexed(struct fixture *f)
  * kept or not), and checks the index comes back byte-identical. */
 enum damage { DMG_DELETE, DMG_HALF, DMG_RAGGED, DMG_MIDDLE, DMG_LAST_POS, DMG_LAST_OFF };
 
-static void index_damage_case(struct fixture *f, int64_t base, const char *ext, enum damage how,
-			      int clean, int64_t end)
+static void index_damage_case(struct iot_log_fixture *f, int64_t base, const char *ext,
+			      enum damage how, int clean, int64_t end)
 {
 	static uint8_t orig[65536], now[65536];
 	char p[IOT_PATH_MAX];
 	size_t n, m;
 
-	iot_rm_flat(f->copy);
-	iot_copy_dir(f->d.part, f->copy);
-	iot_path(p, f->copy, base, ext);
+	iot_rm_flat(f->d.copy);
+	iot_copy_dir(f->d.part, f->d.copy);
+	iot_path(p, f->d.copy, base, ext);
 	n = iot_read_file(p, orig, sizeof(orig));
 	assert_true(n >= 24);
 	size_t entry = strcmp(ext, ".index") == 0 ? 8 : 12;
@@ -286,9 +258,9 @@ static void index_damage_case(struct fixture *f, int64_t base, const char *ext, 
 		break;
 	}
 	}
-	iot_set_checkpoint(f->copy, 0, clean ? end : 0, clean);
+	iot_set_checkpoint(f->d.copy, 0, clean ? end : 0, clean);
 	struct plog *log;
-	assert_int_equal(plog_open(&log, &f->ring, f->copy, &f->cfg, 0), SL_OK);
+	assert_int_equal(plog_open(&log, &f->ring, f->d.copy, &f->cfg, 0), SL_OK);
 	assert_int_equal(plog_end_offset(log), end);
 	/* With the clean flag the files are trusted: a time index cut at an
 	 * entry boundary, or a changed last timestamp, cannot be told from a
@@ -303,12 +275,12 @@ static void index_damage_case(struct fixture *f, int64_t base, const char *ext, 
 		assert_int_equal(m, n);
 		assert_memory_equal(now, orig, n);
 	}
-	reopen_check(f, f->copy, end);
+	reopen_check(f, f->d.copy, end);
 }
 
 static void test_index_damage(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	int64_t end = build_indexed(f);
 	static const enum damage dmg[] = { DMG_DELETE, DMG_HALF, DMG_RAGGED, DMG_MIDDLE,
 					   DMG_LAST_POS, DMG_LAST_OFF };
@@ -330,12 +302,12 @@ static void test_index_damage(void **state)
 			index_damage_case(f, 0, ".timeindex", dmg[d], clean, end);
 			index_damage_case(f, seg1, ".timeindex", dmg[d], clean, end);
 		}
-	iot_rm_flat(f->copy);
+	iot_rm_flat(f->d.copy);
 }
 
 static void test_zero_filled_preallocated_tail(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct plog *log, *log2;
 	char p[IOT_PATH_MAX];
 
@@ -350,47 +322,47 @@ static void test_zero_filled_preallocated_tail(void **state)
 	int64_t end = plog_end_offset(log);
 	int64_t size = plog_size_bytes(log);
 	/* Crash image while open: .log and indexes still preallocated. */
-	iot_copy_dir(f->d.part, f->copy);
+	iot_copy_dir(f->d.part, f->d.copy);
 	assert_int_equal(plog_close(log), SL_OK);
 	assert_int_equal(iot_file_size(p), size);  /* trimmed at close */
 
-	assert_int_equal(plog_open(&log2, &f->ring, f->copy, &f->cfg, 0), SL_OK);
+	assert_int_equal(plog_open(&log2, &f->ring, f->d.copy, &f->cfg, 0), SL_OK);
 	assert_false(plog_stats(log2)->recovery_clean);
 	assert_int_equal(plog_end_offset(log2), end);
 	assert_int_equal(plog_stats(log2)->recovery_bytes_truncated, 64 * 1024 - size);
 	assert_int_equal(plog_stats(log2)->recovery_segments_deleted, 0);
 	iot_verify_log(log2);
 	assert_int_equal(plog_close(log2), SL_OK);
-	reopen_check(f, f->copy, end);
-	iot_rm_flat(f->copy);
+	reopen_check(f, f->d.copy, end);
+	iot_rm_flat(f->d.copy);
 }
 
 static void test_zero_tail_in_sealed_segment(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	char p[IOT_PATH_MAX];
 	struct plog *log;
 	int64_t end = build_indexed(f);
 
 	/* A sealed segment whose trim was lost: zeros after its last batch,
 	 * and the next segment starts exactly where its data ends. */
-	iot_copy_dir(f->d.part, f->copy);
-	iot_path(p, f->copy, 0, ".log");
+	iot_copy_dir(f->d.part, f->d.copy);
+	iot_path(p, f->d.copy, 0, ".log");
 	iot_truncate(p, iot_file_size(p) + 5000);
-	iot_set_checkpoint(f->copy, 0, 0, 0);
-	assert_int_equal(plog_open(&log, &f->ring, f->copy, &f->cfg, 0), SL_OK);
+	iot_set_checkpoint(f->d.copy, 0, 0, 0);
+	assert_int_equal(plog_open(&log, &f->ring, f->d.copy, &f->cfg, 0), SL_OK);
 	assert_int_equal(plog_end_offset(log), end);
 	assert_int_equal(plog_stats(log)->recovery_bytes_truncated, 5000);
 	assert_int_equal(plog_stats(log)->recovery_segments_deleted, 0);
 	assert_true(plog_segment_count(log) >= 2);
 	assert_int_equal(plog_close(log), SL_OK);
-	reopen_check(f, f->copy, end);
-	iot_rm_flat(f->copy);
+	reopen_check(f, f->d.copy, end);
+	iot_rm_flat(f->d.copy);
 }
 
 static void test_corrupt_batch_middle_active(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	enum { N = 10 };
 	int64_t bases[N], sizes[N];
 	char p[IOT_PATH_MAX];
@@ -400,25 +372,25 @@ static void test_corrupt_batch_middle_active(void **state)
 	int64_t pos5 = 0;
 	for (int i = 0; i < 5; i++)
 		pos5 += sizes[i];
-	iot_copy_dir(f->d.part, f->copy);
-	iot_path(p, f->copy, 0, ".log");
+	iot_copy_dir(f->d.part, f->d.copy);
+	iot_path(p, f->d.copy, 0, ".log");
 	iot_flip(p, pos5 + 70);
-	iot_set_checkpoint(f->copy, 0, 0, 0);
+	iot_set_checkpoint(f->d.copy, 0, 0, 0);
 	struct plog *log;
-	assert_int_equal(plog_open(&log, &f->ring, f->copy, &f->cfg, 0), SL_OK);
+	assert_int_equal(plog_open(&log, &f->ring, f->d.copy, &f->cfg, 0), SL_OK);
 	assert_int_equal(plog_end_offset(log), bases[5]);
 	int64_t rest = 0;
 	for (int i = 5; i < N; i++)
 		rest += sizes[i];
 	assert_int_equal(plog_stats(log)->recovery_bytes_truncated, rest);
 	assert_int_equal(plog_close(log), SL_OK);
-	reopen_check(f, f->copy, bases[5]);
-	iot_rm_flat(f->copy);
+	reopen_check(f, f->d.copy, bases[5]);
+	iot_rm_flat(f->d.copy);
 }
 
 static void test_corrupt_sealed_segment_deletes_later(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	enum { N = 30 };
 	int64_t bases[N], sizes[N];
 	char p[IOT_PATH_MAX];
@@ -438,29 +410,29 @@ static void test_corrupt_sealed_segment_deletes_later(void **state)
 	int k = 0;
 	while (bases[k] != seg1)
 		k++;
-	iot_copy_dir(f->d.part, f->copy);
-	iot_path(p, f->copy, seg1, ".log");
+	iot_copy_dir(f->d.part, f->d.copy);
+	iot_path(p, f->d.copy, seg1, ".log");
 	iot_flip(p, sizes[k] + BATCH_OFF_CRC);
-	iot_set_checkpoint(f->copy, 0, 0, 0);
-	assert_int_equal(plog_open(&log, &f->ring, f->copy, &f->cfg, 0), SL_OK);
+	iot_set_checkpoint(f->d.copy, 0, 0, 0);
+	assert_int_equal(plog_open(&log, &f->ring, f->d.copy, &f->cfg, 0), SL_OK);
 	assert_int_equal(plog_end_offset(log), bases[k + 1]);
 	assert_int_equal(plog_segment_count(log), 2);
 	assert_int_equal(plog_stats(log)->recovery_segments_deleted, segs - 2);
 	assert_int_equal(plog_close(log), SL_OK);
-	iot_path(p, f->copy, seg1, ".log");
+	iot_path(p, f->d.copy, seg1, ".log");
 	assert_true(iot_exists(p));          /* segment 1 itself is kept, cut */
 	assert_int_equal(iot_file_size(p), sizes[k]);
 	for (int i = k + 1; i < N; i++) {
-		iot_path(p, f->copy, bases[i], ".log");
+		iot_path(p, f->d.copy, bases[i], ".log");
 		assert_false(iot_exists(p));     /* every later segment is gone */
 	}
-	reopen_check(f, f->copy, bases[k + 1]);
-	iot_rm_flat(f->copy);
+	reopen_check(f, f->d.copy, bases[k + 1]);
+	iot_rm_flat(f->d.copy);
 }
 
 static void test_resume_from_index(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	enum { N = 50 };
 	int64_t bases[N];
 	struct plog *log;
@@ -482,7 +454,7 @@ static void test_resume_from_index(void **state)
 
 static void test_checkpoint_and_orphans(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	char p[IOT_PATH_MAX + 64];
 	int64_t bases[6];
 
@@ -509,7 +481,7 @@ static void test_checkpoint_and_orphans(void **state)
 
 static void test_start_offset_past_end(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct plog *log;
 	int64_t bases[4];
 
@@ -526,7 +498,7 @@ static void test_start_offset_past_end(void **state)
 
 static void test_crash_image_while_open(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct plog *log;
 
 	f->cfg.segment_bytes = 1500;
@@ -534,10 +506,10 @@ static void test_crash_image_while_open(void **state)
 	for (int i = 0; i < 12; i++)
 		iot_append_sync(log, &f->ring, 2, i, 100, 0);
 	int64_t end = plog_end_offset(log);
-	iot_copy_dir(f->d.part, f->copy);   /* the process "dies" here */
+	iot_copy_dir(f->d.part, f->d.copy);   /* the process "dies" here */
 	assert_int_equal(plog_close(log), SL_OK);
-	reopen_check(f, f->copy, end);
-	iot_rm_flat(f->copy);
+	reopen_check(f, f->d.copy, end);
+	iot_rm_flat(f->d.copy);
 }
 
 static uint64_t rnd(uint64_t *s)
@@ -550,7 +522,7 @@ static uint64_t rnd(uint64_t *s)
 
 static void test_random_damage(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	static uint8_t junk[4096];
 	uint64_t seed = 0x5eed5eed1234ULL;
 	char p[IOT_PATH_MAX];
@@ -575,13 +547,13 @@ static void test_random_damage(void **state)
 	assert_true(nseg >= 3);
 
 	for (int iter = 0; iter < 120; iter++) {
-		iot_rm_flat(f->copy);
-		iot_copy_dir(f->d.part, f->copy);
+		iot_rm_flat(f->d.copy);
+		iot_copy_dir(f->d.part, f->d.copy);
 		int damages = 1 + (int)(rnd(&seed) % 3);
 		for (int d = 0; d < damages; d++) {
 			static const char *const exts[] = { ".log", ".log", ".index", ".timeindex" };
 			const char *ext = exts[rnd(&seed) % 4];
-			iot_path(p, f->copy, seg_bases[rnd(&seed) % nseg], ext);
+			iot_path(p, f->d.copy, seg_bases[rnd(&seed) % nseg], ext);
 			int64_t fsz = iot_file_size(p);
 			if (fsz < 0)
 				continue;
@@ -608,34 +580,33 @@ static void test_random_damage(void **state)
 				break;
 			}
 		}
-		iot_set_checkpoint(f->copy, 0, 0, 0);
-		assert_int_equal(plog_open(&log, &f->ring, f->copy, &f->cfg, 0), SL_OK);
+		iot_set_checkpoint(f->d.copy, 0, 0, 0);
+		assert_int_equal(plog_open(&log, &f->ring, f->d.copy, &f->cfg, 0), SL_OK);
 		int64_t got = plog_end_offset(log);
 		assert_true(got <= end);
 		iot_verify_log(log);
 		assert_int_equal(plog_close(log), SL_OK);
-		reopen_check(f, f->copy, got);
+		reopen_check(f, f->d.copy, got);
 	}
-	iot_rm_flat(f->copy);
+	iot_rm_flat(f->d.copy);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_clean_reopen_no_scan, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_torn_tail_every_byte, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_garbage_appended, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_index_damage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_filled_preallocated_tail, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_tail_in_sealed_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_batch_middle_active, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_sealed_segment_deletes_later, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_resume_from_index, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checkpoint_and_orphans, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_start_offset_past_end, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_crash_image_while_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_damage, setup, teardown),
+		IOT_LOG_TEST(test_clean_reopen_no_scan),
+		IOT_LOG_TEST(test_torn_tail_every_byte),
+		IOT_LOG_TEST(test_garbage_appended),
+		IOT_LOG_TEST(test_index_damage),
+		IOT_LOG_TEST(test_zero_filled_preallocated_tail),
+		IOT_LOG_TEST(test_zero_tail_in_sealed_segment),
+		IOT_LOG_TEST(test_corrupt_batch_middle_active),
+		IOT_LOG_TEST(test_corrupt_sealed_segment_deletes_later),
+		IOT_LOG_TEST(test_resume_from_index),
+		IOT_LOG_TEST(test_checkpoint_and_orphans),
+		IOT_LOG_TEST(test_start_offset_past_end),
+		IOT_LOG_TEST(test_crash_image_while_open),
+		IOT_LOG_TEST(test_random_damage),
 	};
 	log_level_set(LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);

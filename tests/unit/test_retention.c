@@ -18,37 +18,11 @@
 #include "io_testutil.h"
 #include "log.h"
 
-struct fixture {
-	struct iot_dir d;
-	struct ring ring;
-	struct plog_config cfg;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	iot_dir_make(&f->d);
-	iot_ring_init(&f->ring);
-	plog_config_default(&f->cfg);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	assert_int_equal(f->ring.inflight, 0);
-	ring_exit(&f->ring);
-	iot_dir_remove(&f->d);
-	free(f);
-	return 0;
-}
-
 /*
  * Segments of 2 batches each (segment_bytes 1000, ~400-byte batches):
  * batch i has 2 records and timestamps ts[i], ts[i] + 1.
  */
-static struct plog *build(struct fixture *f, int n, const int64_t *ts, int64_t *bases)
+static struct plog *build(struct iot_log_fixture *f, int n, const int64_t *ts, int64_t *bases)
 {
 	struct plog *log;
 
@@ -62,7 +36,7 @@ static struct plog *build(struct fixture *f, int n, const int64_t *ts, int64_t *
 	return log;
 }
 
-static int64_t read_ckpt(struct fixture *f, const char *key)
+static int64_t read_ckpt(struct iot_log_fixture *f, const char *key)
 {
 	int dfd = open(f->d.part, O_RDONLY | O_DIRECTORY);
 	struct checkpoint_entry e = { .key = key };
@@ -74,7 +48,7 @@ static int64_t read_ckpt(struct fixture *f, const char *key)
 
 static void test_retention_by_time(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	int64_t ts[8] = { 100, 200, 300, 400, 500, 600, 700, 800 };
 	char p[IOT_PATH_MAX];
 	uint32_t deleted;
@@ -114,7 +88,7 @@ static void test_retention_by_time(void **state)
 
 static void test_retention_by_bytes_and_bound(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	int64_t ts[10] = { 0 };
 	int64_t bases[10];
 	uint32_t deleted;
@@ -167,7 +141,7 @@ static void test_retention_by_bytes_and_bound(void **state)
 
 static void test_slice_outlives_deletion(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	int64_t ts[6] = { 1, 2, 3, 4, 5, 6 };
 	static uint8_t a[4096], b[4096];
 	uint32_t deleted;
@@ -194,7 +168,7 @@ static void test_slice_outlives_deletion(void **state)
 
 static void test_delete_before(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	int64_t ts[8] = { 0 };
 	int64_t bases[8];
 
@@ -237,7 +211,7 @@ static void test_delete_before(void **state)
 
 static void test_truncate_to(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	int64_t ts[8] = { 10, 20, 30, 40, 50, 60, 70, 80 };
 	int64_t bases[8];
 	char p[IOT_PATH_MAX];
@@ -305,7 +279,7 @@ static void test_truncate_to(void **state)
 
 static void test_truncate_fully(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	int64_t ts[6] = { 0 };
 	char p[IOT_PATH_MAX];
 
@@ -328,7 +302,7 @@ static void test_truncate_fully(void **state)
 
 static void test_checkpoint_file(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	int dfd = open(f->d.base, O_RDONLY | O_DIRECTORY);
 	char p[IOT_PATH_MAX + 64];
 	char text[256];
@@ -380,13 +354,13 @@ static void test_checkpoint_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_retention_by_time, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_retention_by_bytes_and_bound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slice_outlives_deletion, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delete_before, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncate_to, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncate_fully, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checkpoint_file, setup, teardown),
+		IOT_LOG_TEST(test_retention_by_time),
+		IOT_LOG_TEST(test_retention_by_bytes_and_bound),
+		IOT_LOG_TEST(test_slice_outlives_deletion),
+		IOT_LOG_TEST(test_delete_before),
+		IOT_LOG_TEST(test_truncate_to),
+		IOT_LOG_TEST(test_truncate_fully),
+		IOT_LOG_TEST(test_checkpoint_file),
 	};
 	log_level_set(LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

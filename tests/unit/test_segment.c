@@ -14,35 +14,9 @@
 
 #include "io_testutil.h"
 
-struct fixture {
-	struct iot_dir d;
-	struct ring ring;
-	struct plog_config cfg;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	iot_dir_make(&f->d);
-	iot_ring_init(&f->ring);
-	plog_config_default(&f->cfg);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	assert_int_equal(f->ring.inflight, 0);
-	ring_exit(&f->ring);
-	iot_dir_remove(&f->d);
-	free(f);
-	return 0;
-}
-
 static void test_append_read_files(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	static uint8_t b[3][4096], got[16384], file[16384];
 	size_t len[3];
 	struct plog *log;
@@ -99,7 +73,7 @@ static void test_append_read_files(void **state)
 /* Kafka's cadence: an entry when more than index_interval_bytes came since the last. */
 static void test_index_cadence_on_disk(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	static uint8_t raw[4096];
 	struct plog *log;
 	char p[IOT_PATH_MAX];
@@ -137,7 +111,7 @@ static void test_index_cadence_on_disk(void **state)
 
 static void test_roll_by_size(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct plog *log;
 	char p[IOT_PATH_MAX];
 	static uint8_t got[8192];
@@ -178,7 +152,7 @@ static void test_roll_by_size(void **state)
 
 static void test_roll_by_time(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct plog *log;
 
 	f->cfg.roll_ms = 1000;
@@ -211,7 +185,7 @@ static void test_roll_by_time(void **state)
 
 static void test_roll_by_index_full(void **state)
 {
-	struct fixture *f = *state;
+	struct iot_log_fixture *f = *state;
 	struct plog *log;
 	char p[IOT_PATH_MAX];
 
@@ -240,11 +214,11 @@ static void test_roll_by_index_full(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_append_read_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_index_cadence_on_disk, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_roll_by_size, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_roll_by_time, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_roll_by_index_full, setup, teardown),
+		IOT_LOG_TEST(test_append_read_files),
+		IOT_LOG_TEST(test_index_cadence_on_disk),
+		IOT_LOG_TEST(test_roll_by_size),
+		IOT_LOG_TEST(test_roll_by_time),
+		IOT_LOG_TEST(test_roll_by_index_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -592,31 +592,46 @@ static void cw_done(struct shard *sh, struct xmsg *m)
 	*sum += m->pl.i64[0];
 }
 
-static void test_xmsg_credits_and_waiters(void **state)
+/* An echo message adding `v` to the int64 at `sum` when it comes back. */
+static void cw_msg_init(struct xmsg *m, int64_t *sum, int64_t v)
+{
+	memset(m, 0, sizeof(*m));
+	m->fn = cw_echo;
+	m->done = cw_done;
+	m->ctx = sum;
+	m->pl.i64[0] = v;
+}
+
+/* Two local shards with 2 credits per direction; shard 0's app is `cw`. */
+static struct shard_group *cw_group_start(struct cw *cw)
 {
 	struct shard_group_options opt;
 	struct shard_group *g;
-	struct cw cw;
-	int64_t sum = 0;
 
-	(void)state;
-	memset(&cw, 0, sizeof(cw));
+	memset(cw, 0, sizeof(*cw));
 	memset(&opt, 0, sizeof(opt));
 	opt.shard_count = 2;
 	opt.xmsg_capacity = 2;
 	assert_int_equal(shard_group_create(&g, &opt), SL_OK);
 	assert_int_equal(shard_group_start_local(g), SL_OK);
+	shard_group_shard(g, 0)->app = cw;
+	return g;
+}
+
+static void test_xmsg_credits_and_waiters(void **state)
+{
+	struct shard_group *g;
+	struct cw cw;
+	int64_t sum = 0;
+
+	(void)state;
+	g = cw_group_start(&cw);
 	struct shard *s0 = shard_group_shard(g, 0);
 	struct shard *s1 = shard_group_shard(g, 1);
-	s0->app = &cw;
 
 	struct xmsg m;
-	memset(&m, 0, sizeof(m));
-	m.fn = cw_echo;
-	m.done = cw_done;
-	m.ctx = &sum;
+	cw_msg_init(&m, &sum, 5);
 	assert_int_equal(xmsg_credits(s0, 1), 2);
-	m.pl.i64[0] = 5;
 	assert_int_equal(xmsg_send(s0, 1, &m), SL_OK);
 	m.pl.i64[0] = 7;
 	assert_int_equal(xmsg_send(s0, 1, &m), SL_OK);
@@ -661,38 +676,23 @@ static void cw_fn_send(struct shard *sh, struct xmsg_waiter *w)
 	struct xmsg m;
 
 	cw->order[cw->count++] = (int)(w - cw->w);
-	memset(&m, 0, sizeof(m));
-	m.fn = cw_echo;
-	m.done = cw_done;
-	m.ctx = &cw_sum;
-	m.pl.i64[0] = 1;
+	cw_msg_init(&m, &cw_sum, 1);
 	assert_int_equal(xmsg_send(sh, w->to, &m), SL_OK);
 }
 
 static void test_xmsg_waiters_stop_at_zero_credits(void **state)
 {
-	struct shard_group_options opt;
 	struct shard_group *g;
 	struct cw cw;
 	struct xmsg m;
 
 	(void)state;
 	cw_sum = 0;
-	memset(&cw, 0, sizeof(cw));
-	memset(&opt, 0, sizeof(opt));
-	opt.shard_count = 2;
-	opt.xmsg_capacity = 2;
-	assert_int_equal(shard_group_create(&g, &opt), SL_OK);
-	assert_int_equal(shard_group_start_local(g), SL_OK);
+	g = cw_group_start(&cw);
 	struct shard *s0 = shard_group_shard(g, 0);
 	struct shard *s1 = shard_group_shard(g, 1);
-	s0->app = &cw;
 
-	memset(&m, 0, sizeof(m));
-	m.fn = cw_echo;
-	m.done = cw_done;
-	m.ctx = &cw_sum;
-	m.pl.i64[0] = 1;
+	cw_msg_init(&m, &cw_sum, 1);
 	assert_int_equal(xmsg_send(s0, 1, &m), SL_OK);
 	assert_int_equal(xmsg_send(s0, 1, &m), SL_OK);
 	for (int i = 0; i < 3; i++)
