@@ -112,10 +112,13 @@ enum sl_err plog_read(struct plog *log, int64_t offset, uint32_t max_bytes, int6
 	out->file_pos = 0;
 	out->len = 0;
 	out->first_offset = offset;
-	out->last_offset = offset - 1;
+	out->last_offset = -1;
 	out->seg = NULL;
+	/* Checked before any arithmetic on `offset`: it comes from the network
+	 * and may be INT64_MIN. */
 	if (offset < log->start_offset || offset > log->end_offset)
 		return SL_ERANGE;
+	out->last_offset = offset - 1;
 	if (offset == log->end_offset || offset >= max_offset)
 		return SL_OK;
 	err = plog_locate(log, offset, &si, &pos, &h);

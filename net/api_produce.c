@@ -20,15 +20,15 @@
  *
  * Record-set checks (in this order, first failure wins, per partition):
  *   magic != 2 -> UNSUPPORTED_FOR_MESSAGE_FORMAT; header unreadable or
- *   truncated -> CORRUPT_MESSAGE; batch larger than message.max.bytes ->
- *   MESSAGE_TOO_LARGE; CRC mismatch -> CORRUPT_MESSAGE; any other defect
+ *   truncated -> CORRUPT_MESSAGE; CRC mismatch -> CORRUPT_MESSAGE; any other defect
  *   (record framing, counts, offset deltas, control batch from a client)
  *   -> INVALID_RECORD; timestamp outside log.message.timestamp.before/
  *   after.max.ms (CreateTime) -> INVALID_TIMESTAMP.
  * acks=-1 behaves as acks=1 on a single node; the flush policy
  * (log.flush.interval.messages) still decides when an append is "done".
- * LogAppendTime topics and idempotent producers: not yet (the owner-side
- * hook is partition_append).
+ * On the owner, partition_append then applies the topic's rules
+ * (max.message.bytes -> MESSAGE_TOO_LARGE, LogAppendTime rewrite) and the
+ * idempotent-producer check (duplicates answered with their first offset).
  */
 #include <limits.h>
 #include <stddef.h>
@@ -128,8 +128,8 @@ static int16_t produce_validate(const struct config *cfg, uint8_t *buf, size_t l
 		if (batch_header_parse(b, left, &h) != SL_OK)
 			return KERR_CORRUPT_MESSAGE;
 		size_t size = batch_size_bytes(&h);
-		if (size > (size_t)cfg->message_max_bytes)
-			return KERR_MESSAGE_TOO_LARGE;
+		/* max.message.bytes is a topic config (message.max.bytes is only
+		 * its default), so the owner checks it: partition_topic_rules. */
 		if (batch_validate(b, size, BATCH_CHECK_CRC, &h) != SL_OK)
 			return KERR_CORRUPT_MESSAGE;
 		if (batch_validate(b, size, BATCH_CHECK_ALL | BATCH_CHECK_PRODUCE, &h) != SL_OK ||

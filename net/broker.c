@@ -24,6 +24,7 @@
 #include "kerr.h"
 #include "log.h"
 #include "mem.h"
+#include "producer_ids.h"
 
 /* How long start-up waits for a listening port still held (see broker_listeners). */
 #define BROKER_PORT_WAIT_MS 5000
@@ -181,6 +182,8 @@ void broker_destroy(struct broker *b)
 		catalog_snap_free(b->snap_initial);
 	}
 	catalog_close(b->catalog);
+	if (b->producer_ids != NULL)
+		producer_ids_close(b->producer_ids);
 	if (b->listen_fd0 >= 0)
 		close(b->listen_fd0);
 	free(b->shards);
@@ -208,6 +211,8 @@ enum sl_err broker_shard_start(struct shard *sh, struct broker *b)
 				 b->config->log_retention_check_interval_ms);
 	if (err != SL_OK)
 		return err;
+	bs->parts.config = b->config;
+	bs->parts.delete_gone = true;
 	err = partition_set_sync(&bs->parts, bs->snap);
 	if (err != SL_OK)
 		return err;
@@ -224,6 +229,7 @@ enum sl_err broker_shard_start(struct shard *sh, struct broker *b)
 		}
 		SL_ASSERT(port == b->port);
 	}
+	conn_limits_start(bs);
 	err = listener_start(&bs->lis, bs, fd);
 	if (err != SL_OK)
 		return err;
@@ -264,6 +270,7 @@ void broker_shard_stop(struct shard *sh, struct broker *b)
 		return;
 	bs->stopping = true;
 	listener_close(&bs->lis);
+	conn_limits_stop(bs);
 	for (struct conn *c = bs->conns; c != NULL && n <= bs->b->conns_per_shard; n++) {
 		struct conn *next = c->next;
 		conn_close(c, NULL);
@@ -397,7 +404,9 @@ static enum xmsg_fn_result broker_create_on_ctl(struct shard *sh, struct xmsg *m
 	char id[CATALOG_ID_CHARS + 1];
 
 	SL_ASSERT(sh->id == 0);
-	for (uint32_t i = 0; i < c->count; i++) {
+	if (c->mutate != NULL && !bs0->stopping)
+		created = c->mutate(bs0, c);
+	for (uint32_t i = 0; c->mutate == NULL && i < c->count; i++) {
 		struct broker_create_topic *t = &c->topics[i];
 		if (bs0->stopping) {
 			t->error_code = KERR_REQUEST_TIMED_OUT;
@@ -445,7 +454,7 @@ enum sl_err broker_topics_create(struct broker_shard *bs, struct broker_create *
 {
 	struct xmsg m = { .fn = broker_create_on_ctl, .done = broker_create_done, .ctx = c };
 
-	SL_ASSERT(c->count > 0 && c->done != NULL);
+	SL_ASSERT((c->count > 0 || c->mutate != NULL) && c->done != NULL);
 	m.pl.ptr[0] = c;
 	return broker_send(bs, 0, &m);
 }

@@ -56,6 +56,7 @@
 #include "outbox.h"
 #include "partition.h"
 #include "plog.h"
+#include "rxbudget.h"
 #include "shard.h"
 #include "sl.h"
 
@@ -63,6 +64,7 @@
 
 struct conn;
 struct broker_ctl;
+struct producer_ids;
 
 /* Process-wide; read-only once the shards run (except as noted). */
 struct broker {
@@ -85,6 +87,7 @@ struct broker {
 	/* Shard 0 only, once running (main before and after). */
 	struct catalog *catalog;
 	struct broker_ctl *ctl;
+	struct producer_ids *producer_ids; /* InitProducerId; opened on first use (api_init_producer_id.c) */
 };
 
 /* One per shard: sh->app. Touched only by its shard. */
@@ -103,6 +106,9 @@ struct broker_shard {
 	struct xmsg barrier;             /* the deferred stop barrier */
 	uint32_t autocreates;            /* broker_topic_autocreate in flight */
 	uint64_t conns_refused;          /* statistics */
+	struct rxbudget rxb;             /* conn.c: request-buffer memory budget */
+	struct timer rxb_wake;           /* conn.c: resumes connections parked on rxb */
+	struct timer idle_sweep;         /* conn.c: connections.max.idle.ms */
 };
 
 static inline struct broker_shard *broker_shard_of(struct shard *sh)
@@ -144,6 +150,12 @@ struct broker_create_topic {
 
 struct broker_create;
 typedef void broker_create_done_fn(struct broker_shard *bs, struct broker_create *c);
+/*
+ * A catalog mutation of an admin API (delete topics, alter configs, add
+ * partitions, create with configs): runs on shard 0 with bs0->b->catalog,
+ * returns how many changes it made (the catalog is published when > 0).
+ */
+typedef uint32_t broker_mutate_fn(struct broker_shard *bs0, struct broker_create *c);
 
 struct broker_create {
 	/* in */
@@ -151,6 +163,7 @@ struct broker_create {
 	uint32_t count;
 	broker_create_done_fn *done;     /* runs on the requesting shard */
 	void *arg;
+	broker_mutate_fn *mutate;        /* NULL: create `topics`; else run this instead */
 	/* private (shard 0 writes here while it holds the request) */
 	struct xmsg msg;
 	uint64_t need_version;
@@ -162,6 +175,9 @@ struct broker_create {
  * bs's shard, with every topic's error_code set (TOPIC_ALREADY_EXISTS for
  * a topic that was there). `c` and the names are borrowed until then.
  * SL_EAGAIN / SL_ECLOSED / SL_ENOMEM: nothing was sent, done will not run.
+ * With c->mutate set, shard 0 runs c->mutate instead of creating (count
+ * may be 0) and done runs once every shard adopted the resulting catalog
+ * (so owners have opened, closed or reconfigured their partitions).
  * Runs on: any shard.
  */
 enum sl_err broker_topics_create(struct broker_shard *bs, struct broker_create *c);

@@ -770,6 +770,31 @@ enum sl_err catalog_topic_delete(struct catalog *c, const char *name, size_t len
 	return SL_OK;
 }
 
+enum sl_err catalog_topic_partitions_set(struct catalog *c, const char *name, size_t len,
+					 int32_t partitions)
+{
+	int64_t at = catalog_find(c, name, len);
+	enum sl_err err;
+
+	if (at < 0)
+		return SL_ENOTFOUND;
+	struct catalog_entry *e = &c->topics[at];
+	int32_t old = e->partitions;
+	if (partitions <= old)
+		return SL_EINVAL;
+	if (partitions > CATALOG_PARTITIONS_MAX)
+		return SL_ERANGE;
+	e->partitions = partitions;
+	err = catalog_persist(c);
+	if (err != SL_OK) {
+		e->partitions = old;
+		return err;
+	}
+	c->version++;
+	SL_ASSERT(e->partitions > old);
+	return SL_OK;
+}
+
 static bool catalog_config_text_ok(const char *s, size_t len, bool allow_space)
 {
 	if (len == 0 || len > CATALOG_CONFIG_BYTES_MAX)

@@ -127,6 +127,14 @@ enum sl_err catalog_topic_create(struct catalog *c, const char *name, size_t len
 enum sl_err catalog_topic_delete(struct catalog *c, const char *name, size_t len);
 
 /*
+ * Raises topic `name`'s partition count to `partitions`, persisting
+ * (CreatePartitions). SL_OK, SL_ENOTFOUND, SL_EINVAL (not larger than
+ * now), SL_ERANGE (above CATALOG_PARTITIONS_MAX), SL_EIO.
+ */
+enum sl_err catalog_topic_partitions_set(struct catalog *c, const char *name, size_t len,
+					 int32_t partitions);
+
+/*
  * Sets (value non-NULL) or removes (value NULL) the override `key` of
  * topic `name`, persisting. SL_OK, SL_ENOTFOUND (no topic; or no such key
  * to remove), SL_EINVAL (key or value empty, too long, or with a newline,

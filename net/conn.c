@@ -36,6 +36,7 @@
 #include "kafka_codec.h"
 #include "log.h"
 #include "mem.h"
+#include "timer.h"
 
 #define CONN_CONTAINER_OF(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -45,6 +46,9 @@
 #define CONN_SETTLE_MAX 64
 /* Extra request-memory blocks: at least this big. */
 #define REQ_BLOCK_BYTES_MIN (64u * 1024u)
+/* Idle sweep period: a quarter of connections.max.idle.ms, within these bounds. */
+#define CONN_SWEEP_MS_MIN 10
+#define CONN_SWEEP_MS_MAX 1000
 
 struct req_block {
 	struct req_block *next;
@@ -59,6 +63,7 @@ static void conn_leave(struct conn *c);
 static void conn_recv_done(struct ring_op *op, int res, uint32_t cqe_flags);
 static void conn_send_done(struct ring_op *op, int res, uint32_t cqe_flags);
 static void conn_cancel_done(struct ring_op *op, int res, uint32_t cqe_flags);
+static void conn_budget_kick(struct broker_shard *bs);
 
 static struct ring *conn_ring(const struct conn *c)
 {
@@ -202,7 +207,9 @@ static void conn_req_free(struct conn *c, struct req *rq)
 	}
 	mem_free(sh, rq->arena_mem);
 	mem_free(sh, rq->frame);
+	rxbudget_release(&c->bs->rxb, rq->frame_len);   /* invariant 4 */
 	mem_free(sh, rq);
+	conn_budget_kick(c->bs);
 }
 
 /* The response left (or was dropped): finish hook, then free unless held. */
@@ -290,6 +297,30 @@ out:
 }
 
 /*
+ * The header of an ApiVersions request in a version we do not serve: a
+ * newer client's version may call for a header layout we cannot know, so
+ * try the one its version names, then v1, and at worst keep only the
+ * correlation id (always bytes 4-7) — the answer needs nothing else.
+ */
+static void conn_req_header_lenient(struct req *rq)
+{
+	struct kread r;
+
+	kread_init(&r, rq->frame, rq->frame_len);
+	if (kafka_decode_request_header_auto(&r, &rq->hdr, &rq->arena) == SL_OK)
+		return;
+	kread_init(&r, rq->frame, rq->frame_len);
+	if (kafka_decode_request_header(&r, 1, &rq->hdr, &rq->arena) == SL_OK)
+		return;
+	SL_ASSERT(rq->frame_len >= FRAME_BYTES_MIN);
+	kafka_init_request_header(&rq->hdr);
+	rq->hdr.RequestApiKey = rq->api_key;
+	rq->hdr.RequestApiVersion = rq->api_version;
+	rq->hdr.CorrelationId = (int32_t)be32_load(rq->frame + 4);
+	rq->hdr.ClientId = KSLICE_NULL;
+}
+
+/*
  * Decodes rq's header and body into an arena of the size `attempt` calls
  * for (frame.h). SL_OK with *verdict; SL_ENOMEM (retry bigger);
  * SL_ECORRUPT / SL_ETRUNC / SL_EINVAL: malformed (close).
@@ -309,6 +340,13 @@ static enum sl_err conn_req_decode(struct conn *c, struct req *rq, uint32_t atte
 		return SL_ERANGE;
 	rq->mem_bytes = bytes;
 	karena_init(&rq->arena, rq->arena_mem, bytes);
+	if (dispatch_check(rq->api_key, rq->api_version) == DISPATCH_BAD_VERSION_ANSWER) {
+		conn_req_header_lenient(rq);
+		*verdict = DISPATCH_BAD_VERSION_ANSWER;
+		rq->body = NULL;
+		rq->resp_version = 0;
+		return SL_OK;
+	}
 	kread_init(&r, rq->frame, rq->frame_len);
 	err = kafka_decode_request_header_auto(&r, &rq->hdr, &rq->arena);
 	if (err != SL_OK) {
@@ -397,6 +435,35 @@ static void conn_req_start(struct conn *c, struct req *rq)
 /* ---- receive ---- */
 
 /*
+ * Reserves request memory for the `size`-byte frame parse is about to
+ * cut: the grant the wake timer made for it, or a fresh reservation. When
+ * the budget refuses, parks `c` (no receive until granted) and returns
+ * false. Logs the 1st, 2nd, 4th... park of the shard.
+ */
+static bool conn_budget_take(struct conn *c, uint32_t size)
+{
+	struct rxbudget *b = &c->bs->rxb;
+
+	if (c->rx_granted != 0) {
+		/* The prefix in rbuf did not change while parked. */
+		SL_ASSERT(c->rx_granted == size);
+		c->rx_granted = 0;
+		return true;
+	}
+	if (rxbudget_reserve(b, size))
+		return true;
+	rxbudget_park(b, &c->rxw, size);
+	if ((b->parks & (b->parks - 1)) == 0)
+		LOG_W(conn_shard_id(c), "request memory budget full (%llu of %llu bytes held, "
+		      "queued.max.request.bytes): pausing reads on connection %llu from %s for a "
+		      "%u-byte frame (%llu pauses so far)", (unsigned long long)b->used,
+		      (unsigned long long)b->bytes_max, (unsigned long long)c->id, c->peer, size,
+		      (unsigned long long)b->parks);
+	SL_ASSERT(c->rxw.waiting && !c->recv_armed);
+	return false;
+}
+
+/*
  * Cuts whole frames out of the receive buffer while the in-flight bound
  * allows. A frame that is not all there gets its buffer now and the rest
  * is received into it (c->rx).
@@ -407,7 +474,8 @@ static void conn_parse(struct conn *c)
 	char why[128];
 
 	for (uint32_t n = 0; n < CONN_PARSE_MAX; n++) {
-		if (c->state != CONN_OPEN || c->rx != NULL || c->req_count >= CONN_INFLIGHT_MAX)
+		if (c->state != CONN_OPEN || c->rx != NULL || c->req_count >= CONN_INFLIGHT_MAX ||
+		    c->rxw.waiting)
 			break;
 		uint32_t avail = c->rlen - c->rpos;
 		if (avail < FRAME_PREFIX_BYTES)
@@ -420,8 +488,12 @@ static void conn_parse(struct conn *c)
 			conn_close(c, why);
 			return;
 		}
+		if (!conn_budget_take(c, (uint32_t)size))
+			break;   /* parked: resumed by conn_budget_wake_fire */
 		struct req *rq = conn_req_new(c, (uint32_t)size);
 		if (rq == NULL) {
+			rxbudget_release(&c->bs->rxb, (uint32_t)size);
+			conn_budget_kick(c->bs);
 			conn_close(c, "out of memory for a request buffer");
 			return;
 		}
@@ -448,6 +520,8 @@ static void conn_recv_arm(struct conn *c)
 		return;
 	if (c->rx == NULL && c->req_count >= CONN_INFLIGHT_MAX)
 		return;   /* backpressure: resumed when a request is freed */
+	if (c->rxw.waiting || c->rx_granted != 0)
+		return;   /* invariant 5: parked on request memory */
 	c->recv_armed = true;
 	c->ops++;
 	sqe = ring_get_sqe(conn_ring(c));
@@ -500,6 +574,7 @@ static void conn_recv_done(struct ring_op *op, int res, uint32_t cqe_flags)
 		goto out;
 	}
 	c->bytes_in += (uint64_t)res;
+	c->active_ns = shard_now_ns(c->bs->sh);
 	if (c->rx != NULL) {
 		c->rx_have += (uint32_t)res;
 		SL_ASSERT(c->rx_have <= c->rx->frame_len);
@@ -630,6 +705,7 @@ static void conn_send_done(struct ring_op *op, int res, uint32_t cqe_flags)
 		goto out;
 	}
 	SL_ASSERT((size_t)res <= c->send_bytes);
+	c->active_ns = shard_now_ns(c->bs->sh);
 	if (what == CONN_SPLICE_IN) {
 		c->pipe_fill = (uint32_t)res;   /* sent by the next pump */
 	} else {
@@ -687,6 +763,7 @@ static void conn_free(struct conn *c)
 	struct broker_shard *bs = c->bs;
 
 	SL_ASSERT(c->ops == 0 && c->req_count == 0 && c->reqs_head == NULL);
+	SL_ASSERT(!c->rxw.waiting && c->rx_granted == 0);
 	close(c->fd);
 	if (c->pipe_rd >= 0) {
 		close(c->pipe_rd);
@@ -765,6 +842,13 @@ void conn_close(struct conn *c, const char *why)
 	else
 		LOG_D(conn_shard_id(c), "connection %llu from %s closed by the peer",
 		      (unsigned long long)c->id, c->peer);
+	/* Leave the request-memory queue; give back a grant parse did not use. */
+	rxbudget_unpark(&c->bs->rxb, &c->rxw);
+	if (c->rx_granted != 0) {
+		rxbudget_release(&c->bs->rxb, c->rx_granted);
+		c->rx_granted = 0;
+		conn_budget_kick(c->bs);
+	}
 	/* Pending socket operations complete at once (0 / -EPIPE) ... */
 	shutdown(c->fd, SHUT_RDWR);
 	/* ... and whatever is queued on the fd is cancelled. */
@@ -856,6 +940,7 @@ void conn_accept(struct broker_shard *bs, int fd)
 	c->id = ++bs->conn_seq;
 	c->pipe_rd = c->pipe_wr = -1;
 	c->state = CONN_OPEN;
+	c->active_ns = shard_now_ns(sh);
 	sendq_init(&c->q);
 	conn_peer_name(fd, c->peer, sizeof(c->peer));
 	conn_socket_setup(bs, fd);
@@ -867,4 +952,109 @@ void conn_accept(struct broker_shard *bs, int fd)
 	LOG_D(sh->id, "conn %llu from %s", (unsigned long long)c->id, c->peer);
 	conn_enter(c);
 	conn_leave(c);   /* arms the first receive */
+}
+
+/* ---- per-shard limits: request memory, idle connections ---- */
+
+/*
+ * Request memory was freed: if connections wait for it, fire the wake
+ * timer on the next loop turn. A timer rather than a direct call, so that
+ * freeing a request never runs another connection's code up the caller's
+ * stack. If the timer table is full, the idle sweep retries the wake.
+ */
+static void conn_budget_kick(struct broker_shard *bs)
+{
+	struct shard *sh = bs->sh;
+
+	if (bs->rxb.wait_count == 0 || bs->stopping || timer_armed(&bs->rxb_wake))
+		return;
+	if (timer_add(&sh->timers, &bs->rxb_wake, shard_now_ns(sh)) != SL_OK)
+		LOG_W(sh->id, "timer table full: parked connections resume at the next idle sweep");
+}
+
+/* Grants waiting connections in arrival order while their frames fit. */
+static void conn_budget_wake_fire(struct timer *t, void *ctx)
+{
+	struct broker_shard *bs = CONN_CONTAINER_OF(t, struct broker_shard, rxb_wake);
+	uint32_t n_max = bs->rxb.wait_count;
+
+	(void)ctx;
+	for (uint32_t n = 0; n < n_max; n++) {
+		struct rxbudget_waiter *w = rxbudget_grant_next(&bs->rxb);
+		if (w == NULL)
+			break;
+		struct conn *c = CONN_CONTAINER_OF(w, struct conn, rxw);
+		SL_ASSERT(c->state == CONN_OPEN && c->rx_granted == 0);
+		c->rx_granted = w->need;
+		conn_enter(c);
+		conn_leave(c);   /* parses the frame with its grant, re-arms the receive */
+	}
+	SL_DEBUG_ASSERT(rxbudget_check(&bs->rxb));
+}
+
+static int64_t conn_sweep_period_ns(const struct broker_shard *bs)
+{
+	int64_t idle_ms = bs->b->config->connections_max_idle_ms;
+	int64_t ms = idle_ms > 0 ? idle_ms / 4 : CONN_SWEEP_MS_MAX;
+
+	ms = SL_MAX(ms, (int64_t)CONN_SWEEP_MS_MIN);
+	ms = SL_MIN(ms, (int64_t)CONN_SWEEP_MS_MAX);
+	return ms * 1000000;
+}
+
+/*
+ * Closes connections idle (no byte in or out, no request, not parked) for
+ * connections.max.idle.ms, retries a wake the full timer table prevented,
+ * and re-arms itself.
+ */
+static void conn_idle_sweep_fire(struct timer *t, void *ctx)
+{
+	struct broker_shard *bs = CONN_CONTAINER_OF(t, struct broker_shard, idle_sweep);
+	int64_t idle_ms = bs->b->config->connections_max_idle_ms;
+	int64_t now = shard_now_ns(bs->sh);
+	uint32_t n = 0;
+	char why[96];
+
+	(void)ctx;
+	if (bs->stopping)
+		return;
+	for (struct conn *c = bs->conns; c != NULL && n <= bs->conn_count; n++) {
+		struct conn *next = c->next;   /* closing c never frees another connection */
+		if (idle_ms > 0 && c->state == CONN_OPEN && c->req_count == 0 && !c->rxw.waiting &&
+		    c->rx_granted == 0 && now - c->active_ns >= idle_ms * 1000000) {
+			snprintf(why, sizeof(why), "idle for %lld ms (connections.max.idle.ms %lld)",
+				 (long long)((now - c->active_ns) / 1000000), (long long)idle_ms);
+			conn_close(c, why);
+		}
+		c = next;
+	}
+	conn_budget_kick(bs);
+	if (timer_add(&bs->sh->timers, &bs->idle_sweep, now + conn_sweep_period_ns(bs)) != SL_OK)
+		LOG_E(bs->sh->id, "timer table full: idle connections are no longer closed");
+}
+
+void conn_limits_start(struct broker_shard *bs)
+{
+	const struct config *cfg = bs->b->config;
+	struct shard *sh = bs->sh;
+
+	SL_ASSERT(bs->conn_count == 0);
+	rxbudget_init(&bs->rxb, rxbudget_bytes_for(cfg->queued_max_request_bytes,
+						  cfg->socket_request_max_bytes, bs->b->shard_count));
+	timer_init(&bs->rxb_wake, conn_budget_wake_fire);
+	timer_init(&bs->idle_sweep, conn_idle_sweep_fire);
+	if (timer_add(&sh->timers, &bs->idle_sweep, shard_now_ns(sh) + conn_sweep_period_ns(bs)) !=
+	    SL_OK)
+		LOG_E(sh->id, "timer table full: idle connections will not be closed");
+	LOG_D(sh->id, "request memory budget %llu bytes per shard, idle close after %lld ms",
+	      (unsigned long long)bs->rxb.bytes_max, (long long)cfg->connections_max_idle_ms);
+	SL_ASSERT(bs->rxb.bytes_max > 0);
+}
+
+void conn_limits_stop(struct broker_shard *bs)
+{
+	if (bs->rxb.bytes_max == 0)
+		return;   /* conn_limits_start never ran (start failed early) */
+	timer_cancel(&bs->sh->timers, &bs->rxb_wake);
+	timer_cancel(&bs->sh->timers, &bs->idle_sweep);
 }

@@ -14,6 +14,18 @@
  * Backpressure: at most CONN_INFLIGHT_MAX requests per connection between
  * their first byte and their last response byte. At the bound the
  * connection stops receiving; it resumes when a request is freed.
+ * Request memory per shard: every frame buffer is reserved from the
+ * shard's budget (rxbudget.h, bs->rxb) before it is allocated; a frame
+ * that does not fit parks the connection (PARKED: no receive armed, the
+ * size prefix stays in rbuf) until freed request memory lets the budget
+ * grant it (conn_budget_wake_fire, a zero-delay timer, so a release never
+ * re-enters another connection). The budget always admits a frame when
+ * the shard holds no request memory, so parking cannot deadlock.
+ *
+ * Idle: a per-shard sweep timer closes connections that moved no byte
+ * for connections.max.idle.ms and have no request (<= 0: never).
+ * Connections beyond max.connections / num.shards on a shard are refused
+ * at accept (logged 1st, 2nd, 4th... time).
  *
  * Send: responses leave in request order (sendq.h): one IORING_OP_SENDMSG
  * gathers up to CONN_IOV_MAX memory pieces across ready responses; record
@@ -30,6 +42,7 @@
  * last request is gone (STYLE.md: cancel, wait for completions, free).
  *
  * States: OPEN --conn_close--> CLOSING --ops == 0 && no requests--> freed.
+ * While OPEN: receiving <--conn_parse: frame does not fit / budget grant--> PARKED.
  *
  * Invariants:
  *   1. ops counts this connection's SQEs whose final CQE has not been
@@ -37,6 +50,10 @@
  *   2. reqs (list) == every request not yet freed, in arrival order; the
  *      sendq holds those not yet popped, in the same order.
  *   3. req_count <= CONN_INFLIGHT_MAX (+1 for the frame in RECEIVING).
+ *   4. Each request's frame_len bytes are reserved in bs->rxb from just
+ *      before its frame is allocated until it is freed; rx_granted bytes
+ *      are reserved for the frame parse will cut next (0: none).
+ *   5. Parked (rxw.waiting) or granted => no receive armed.
  *
  * Runs on: the connection's shard.
  */
@@ -50,6 +67,7 @@
 
 #include "req.h"
 #include "ring.h"
+#include "rxbudget.h"
 #include "sendq.h"
 #include "sl.h"
 
@@ -89,6 +107,9 @@ struct conn {
 	uint32_t rx_have;
 	bool recv_armed;
 	struct ring_op recv_op;
+	struct rxbudget_waiter rxw;      /* parked on bs->rxb (invariant 5) */
+	uint32_t rx_granted;             /* invariant 4 */
+	int64_t active_ns;               /* last byte in or out (idle sweep) */
 	/* requests */
 	struct req *reqs_head, *reqs_tail;
 	uint32_t req_count;
@@ -122,5 +143,15 @@ void conn_accept(struct broker_shard *bs, int fd);
 
 /* Closes `c` (idempotent); `why` is logged (NULL: quietly, peer closed). */
 void conn_close(struct conn *c, const char *why);
+
+/*
+ * Per-shard connection limits, from bs->b->config: sizes the request
+ * memory budget bs->rxb (rxbudget_bytes_for: queued.max.request.bytes /
+ * shards, or 2 x socket.request.max.bytes when unbounded) and arms the idle
+ * sweep (connections.max.idle.ms). Before the listener starts. Runs on: bs's shard.
+ */
+void conn_limits_start(struct broker_shard *bs);
+/* Disarms the limit timers (shutdown; bs->stopping is set). */
+void conn_limits_stop(struct broker_shard *bs);
 
 #endif

@@ -14,6 +14,14 @@ static const struct dispatch_api dispatch_table[DISPATCH_KEYS] = {
 	[KAFKA_API_LIST_OFFSETS] = { 1, 8, api_list_offsets_handle, 0 },
 	[KAFKA_API_METADATA] = { 0, 12, api_metadata_handle, 0 },
 	[KAFKA_API_API_VERSIONS] = { 0, 3, api_api_versions_handle, DISPATCH_ANY_VERSION },
+	[KAFKA_API_CREATE_TOPICS] = { 2, 7, api_create_topics_handle, 0 },
+	[KAFKA_API_DELETE_TOPICS] = { 1, 6, api_delete_topics_handle, 0 },
+	[KAFKA_API_DELETE_RECORDS] = { 0, 2, api_delete_records_handle, 0 },
+	[KAFKA_API_DESCRIBE_CONFIGS] = { 1, 4, api_describe_configs_handle, 0 },
+	[KAFKA_API_CREATE_PARTITIONS] = { 0, 3, api_create_partitions_handle, 0 },
+	[KAFKA_API_INCREMENTAL_ALTER_CONFIGS] = { 0, 1, api_incremental_alter_configs_handle, 0 },
+	[KAFKA_API_DESCRIBE_CLUSTER] = { 0, 1, api_describe_cluster_handle, 0 },
+	[KAFKA_API_INIT_PRODUCER_ID] = { 0, 4, api_init_producer_id_handle, 0 },
 };
 
 const struct dispatch_api *dispatch_find(int16_t key)

@@ -69,5 +69,13 @@ enum sl_err api_metadata_handle(struct req *rq);
 enum sl_err api_produce_handle(struct req *rq);
 enum sl_err api_fetch_handle(struct req *rq);
 enum sl_err api_list_offsets_handle(struct req *rq);
+enum sl_err api_create_topics_handle(struct req *rq);
+enum sl_err api_delete_topics_handle(struct req *rq);
+enum sl_err api_delete_records_handle(struct req *rq);
+enum sl_err api_describe_configs_handle(struct req *rq);
+enum sl_err api_create_partitions_handle(struct req *rq);
+enum sl_err api_incremental_alter_configs_handle(struct req *rq);
+enum sl_err api_describe_cluster_handle(struct req *rq);
+enum sl_err api_init_producer_id_handle(struct req *rq);
 
 #endif

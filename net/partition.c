@@ -10,6 +10,15 @@
  * SQ), so an append's completion can run while another partition_append
  * is on the stack; the parked queue is drained under a guard (`kicking`)
  * so it is never walked twice at once.
+ *
+ * Idempotent producers: each OPEN partition has a producer_state (created
+ * and rebuilt from the log when it opens, snapshotted at clean close
+ * before plog_close, expired on the retention timer). The check runs in
+ * partition_submit, right before plog_append, so reservations follow the
+ * order appends reach the log. A duplicate is never written: it goes on
+ * the `dups` list, answered on the next loop turn by `dup_timer` (done
+ * must not run inside partition_append), or, while its original is still
+ * in flight, by a plog flush waiter once the original is durable.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -21,14 +30,19 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "batch.h"
 #include "catalog.h"
 #include "config.h"
 #include "kerr.h"
 #include "log.h"
 #include "mem.h"
+#include "plog_config.h"
+#include "topic_config.h"
 
 #define PARTITION_BUCKETS_MIN 64u
 /* Waiters woken per high-watermark move (a bound, not a expected count). */
@@ -52,6 +66,12 @@ struct partition {
 	uint32_t waiter_count;
 	uint32_t appends_inflight;
 	int64_t last_end;                /* end offset the waiters last saw */
+	struct producer_state *pstate;   /* idempotent producers; NULL if none */
+	struct partition_append *dups_head, *dups_tail; /* duplicates to answer */
+	uint32_t dups_count;
+	uint32_t dups_waiting;           /* duplicates waiting on a flush */
+	struct timer dup_timer;
+	struct tcfg_effective eff;       /* topic settings it runs with */
 	bool closing;
 	bool kicking;
 	bool seen;                       /* mark for partition_set_sync */
@@ -140,6 +160,8 @@ static void partition_retention_fire(struct timer *t, void *ctx)
 			uint32_t deleted = 0;
 			if (p->log == NULL || p->closing)
 				continue;
+			if (p->pstate != NULL && producer_state_expire(p->pstate, now) > 0)
+				LOG_D(ps->sh->id, "partition %s: expired idle producers", p->dir);
 			enum sl_err err = plog_retention_enforce(p->log, now, plog_end_offset(p->log),
 								 &deleted);
 			if (err != SL_OK)
@@ -210,6 +232,12 @@ static void partition_append_done(struct plog_append *pa)
 
 	SL_ASSERT(p != NULL && p->appends_inflight > 0);
 	p->appends_inflight--;
+	if (p->pstate != NULL) {
+		if (pa->res == SL_OK)
+			producer_state_complete(p->pstate, &a->rsv);
+		else
+			producer_state_abort(p->pstate, &a->rsv);
+	}
 	a->error_code = pa->res == SL_OK ? KERR_NONE : KERR_KAFKA_STORAGE_ERROR;
 	a->base_offset = pa->base_offset;
 	a->log_start_offset = p->log != NULL ? plog_start_offset(p->log) : -1;
@@ -219,19 +247,162 @@ static void partition_append_done(struct plog_append *pa)
 	partition_kick(p);
 }
 
-/* Hands `a` to the plog. KERR_NONE (queued), or the error to report. */
+/* Answers every queued duplicate (NONE, the original's offsets). */
+static void partition_dups_deliver(struct partition *p)
+{
+	for (uint32_t n = 0; n <= PARTITION_WAKE_MAX && p->dups_head != NULL; n++) {
+		struct partition_append *a = p->dups_head;
+		p->dups_head = a->next;
+		if (p->dups_head == NULL)
+			p->dups_tail = NULL;
+		SL_ASSERT(p->dups_count > 0);
+		p->dups_count--;
+		a->error_code = KERR_NONE;
+		a->log_start_offset = p->log != NULL ? plog_start_offset(p->log) : -1;
+		a->p = NULL;
+		a->done(a);
+	}
+	SL_ASSERT(p->dups_head != NULL || p->dups_count == 0);
+}
+
+static void partition_dup_fire(struct timer *t, void *ctx)
+{
+	struct partition *p = PARTITION_CONTAINER_OF(t, struct partition, dup_timer);
+
+	(void)ctx;
+	partition_dups_deliver(p);
+	if (p->dups_head != NULL &&
+	    timer_rearm(&p->set->sh->timers, &p->dup_timer, shard_now_ns(p->set->sh)) != SL_OK)
+		LOG_W(p->set->sh->id, "partition %s: timer table full, duplicates delayed", p->dir);
+}
+
+/* A pending duplicate's original is durable (SL_OK) or lost (SL_EIO). */
+static void partition_dup_flushed(struct plog_flush_waiter *w, enum sl_err res)
+{
+	struct partition_append *a = PARTITION_CONTAINER_OF(w, struct partition_append, fw);
+	struct partition *p = a->p;
+
+	SL_ASSERT(p != NULL && p->dups_waiting > 0);
+	p->dups_waiting--;
+	a->error_code = res == SL_OK ? KERR_NONE : KERR_KAFKA_STORAGE_ERROR;
+	if (res != SL_OK)
+		a->base_offset = -1;
+	a->log_start_offset = p->log != NULL ? plog_start_offset(p->log) : -1;
+	a->p = NULL;
+	a->done(a);
+}
+
+/*
+ * `a` repeats a batch already appended (a->rsv describes the original):
+ * answers the original's base offset later, without writing. KERR_NONE
+ * (done will run), or the error to report (done will not run).
+ */
+static int16_t partition_dup_answer(struct partition *p, struct partition_append *a)
+{
+	enum plog_flush_state st = PLOG_FLUSH_DURABLE;
+
+	SL_ASSERT(a->rsv.producer_id < 0 && a->rsv.first_offset >= 0);
+	a->base_offset = a->rsv.first_offset;
+	a->p = p;
+	if (a->rsv.pending) {
+		a->fw.done = partition_dup_flushed;
+		enum sl_err err = plog_flush_wait(p->log, &a->fw, &st);
+		if (err != SL_OK) {
+			a->p = NULL;
+			return kerr_from_storage(err);
+		}
+		if (st == PLOG_FLUSH_QUEUED) {
+			p->dups_waiting++;
+			return KERR_NONE;
+		}
+	}
+	a->next = NULL;
+	if (p->dups_tail != NULL)
+		p->dups_tail->next = a;
+	else
+		p->dups_head = a;
+	p->dups_tail = a;
+	p->dups_count++;
+	if (timer_rearm(&p->set->sh->timers, &p->dup_timer, shard_now_ns(p->set->sh)) != SL_OK)
+		LOG_W(p->set->sh->id, "partition %s: timer table full, duplicates delayed", p->dir);
+	return KERR_NONE;
+}
+
+enum partition_step {
+	PARTITION_STEP_APPEND = 0,      /* go on to plog_append (reserved if idempotent) */
+	PARTITION_STEP_PARK,            /* too many in flight for the producer */
+	PARTITION_STEP_TAKEN,           /* duplicate: answered without a write */
+};
+
+/*
+ * The producer-state check of one submit (file comment). Sets *step;
+ * returns KERR_NONE or the error of a refused batch (nothing reserved).
+ */
+static int16_t partition_producer_check(struct partition *p, struct partition_append *a,
+					enum partition_step *step)
+{
+	struct batch_header h;
+	struct producer_batch pb;
+
+	*step = PARTITION_STEP_APPEND;
+	a->rsv.producer_id = -1;
+	if (p->pstate == NULL)
+		return KERR_NONE;
+	if (batch_header_parse(a->buf, a->len, &h) != SL_OK)
+		return KERR_CORRUPT_MESSAGE;
+	if (h.producer_id < 0)
+		return KERR_NONE;
+	producer_batch_from_header(&pb, &h);
+	switch (producer_state_check_and_reserve(p->pstate, &pb, plog_next_offset(p->log),
+						 &a->rsv)) {
+	case PRODUCER_CHECK_OK:
+		return KERR_NONE;
+	case PRODUCER_CHECK_DUPLICATE:
+		*step = PARTITION_STEP_TAKEN;
+		return partition_dup_answer(p, a);
+	case PRODUCER_CHECK_EAGAIN:
+		*step = PARTITION_STEP_PARK;
+		return KERR_NONE;
+	case PRODUCER_CHECK_OUT_OF_ORDER:
+		return KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+	case PRODUCER_CHECK_INVALID_EPOCH:
+		return KERR_INVALID_PRODUCER_EPOCH;
+	case PRODUCER_CHECK_INVALID_RECORD:
+		return KERR_INVALID_RECORD;
+	}
+	return KERR_INVALID_RECORD;
+}
+
+/*
+ * Hands `a` to the plog after the producer-state check. KERR_NONE (queued
+ * in the plog, parked when *parked, or a duplicate answered later), or the
+ * error to report.
+ */
 static int16_t partition_submit(struct partition *p, struct partition_append *a, bool *parked)
 {
+	enum partition_step step;
+
 	*parked = false;
+	int16_t kerr = partition_producer_check(p, a, &step);
+	if (kerr != KERR_NONE || step == PARTITION_STEP_TAKEN)
+		return kerr;
+	if (step == PARTITION_STEP_PARK) {
+		*parked = true;
+		return KERR_NONE;
+	}
 	a->pa.buf = a->buf;
 	a->pa.len = a->len;
 	a->pa.done = partition_append_done;
 	a->p = p;
 	enum sl_err err = plog_append(p->log, &a->pa, partition_now_ms());
 	if (err == SL_OK) {
+		SL_ASSERT(a->rsv.producer_id < 0 || a->pa.base_offset == a->rsv.first_offset);
 		p->appends_inflight++;
 		return KERR_NONE;
 	}
+	if (p->pstate != NULL)
+		producer_state_abort(p->pstate, &a->rsv);
+	a->rsv.producer_id = -1;
 	a->p = NULL;
 	if (err == SL_EAGAIN) {
 		*parked = true;
@@ -292,6 +463,57 @@ static void partition_kick(struct partition *p)
 	partition_tick_arm(p);
 }
 
+/*
+ * Kafka's record-set rules for producer ids (partition.h): one batch per
+ * set from an idempotent producer, no transactional batch. The set was
+ * validated by the produce handler.
+ */
+static int16_t partition_batch_rules(const uint8_t *buf, size_t len)
+{
+	struct batch_header h;
+	size_t pos = 0;
+	uint32_t n = 0;
+	bool idempotent = false;
+
+	for (; n < (1u << 24) && pos < len; n++) {
+		if (batch_header_parse(buf + pos, len - pos, &h) != SL_OK)
+			return KERR_CORRUPT_MESSAGE;
+		if (h.attributes & BATCH_ATTR_TRANSACTIONAL)
+			return KERR_INVALID_TXN_STATE;
+		if (h.producer_id >= 0)
+			idempotent = true;
+		pos += batch_size_bytes(&h);
+	}
+	if (idempotent && n > 1)
+		return KERR_INVALID_RECORD;
+	return KERR_NONE;
+}
+
+/*
+ * The topic's rules for an append: every batch within max.message.bytes
+ * (MESSAGE_TOO_LARGE), and under message.timestamp.type=LogAppendTime the
+ * batches' timestamps rewritten to now (CRC recomputed).
+ */
+static int16_t partition_topic_rules(struct partition *p, struct partition_append *a)
+{
+	struct batch_header h;
+	size_t pos = 0;
+	int64_t now = partition_now_ms();
+
+	for (uint32_t n = 0; n < PARTITION_KICK_MAX * 16u && pos < a->len; n++) {
+		if (batch_header_parse(a->buf + pos, a->len - pos, &h) != SL_OK)
+			return KERR_CORRUPT_MESSAGE;
+		size_t size = batch_size_bytes(&h);
+		if (size > (size_t)SL_MAX(p->eff.max_message_bytes, 0))
+			return KERR_MESSAGE_TOO_LARGE;
+		if (p->eff.log_append_time)
+			batch_set_log_append_time(a->buf + pos, now);
+		pos += size;
+	}
+	SL_ASSERT(pos <= a->len);
+	return KERR_NONE;
+}
+
 int16_t partition_append(struct partition *p, struct partition_append *a)
 {
 	bool parked;
@@ -302,7 +524,12 @@ int16_t partition_append(struct partition *p, struct partition_append *a)
 		return KERR_KAFKA_STORAGE_ERROR;
 	if (p->closing)
 		return KERR_NOT_LEADER_OR_FOLLOWER;
-	/* Producer-state checks (idempotence: sequence, epoch) go here. */
+	kerr = partition_batch_rules(a->buf, a->len);
+	if (kerr != KERR_NONE)
+		return kerr;
+	kerr = partition_topic_rules(p, a);
+	if (kerr != KERR_NONE)
+		return kerr;
 	if (p->parked_head != NULL) {
 		partition_park(p, a);
 		return KERR_NONE;
@@ -338,6 +565,9 @@ int16_t partition_read(struct partition *p, int64_t offset, uint32_t max_bytes,
 		return KERR_KAFKA_STORAGE_ERROR;
 	if (p->closing)
 		return KERR_NOT_LEADER_OR_FOLLOWER;
+	/* A client's offset: INT64_MIN must not reach plog_read's offset - 1. */
+	if (offset < 0)
+		return KERR_OFFSET_OUT_OF_RANGE;
 	enum sl_err err = plog_read(p->log, offset, max_bytes, plog_end_offset(p->log), out);
 	if (err != SL_OK) {
 		memset(out, 0, sizeof(*out));
@@ -444,13 +674,36 @@ static enum sl_err partition_dir_pick(const struct partition_set *ps, const char
 	return SL_OK;
 }
 
+/*
+ * Creates p's producer state and rebuilds it from the log (snapshot plus
+ * the batches after it). On failure the partition still serves, without
+ * de-duplication (logged): refusing every write would be worse.
+ */
+static void partition_open_producers(struct partition_set *ps, struct partition *p)
+{
+	struct producer_state_config cfg;
+
+	producer_state_config_default(&cfg);
+	cfg.shard_id = (int)ps->sh->id;
+	if (producer_state_create(&p->pstate, &cfg) != SL_OK) {
+		p->pstate = NULL;
+		LOG_E(ps->sh->id, "partition %s: no memory for producer state; "
+		      "idempotent producers are not de-duplicated", p->dir);
+		return;
+	}
+	enum sl_err err = producer_state_rebuild(p->pstate, p->log, p->dir, partition_now_ms());
+	if (err != SL_OK)
+		LOG_E(ps->sh->id, "partition %s: producer state rebuild failed: %s (starting empty)",
+		      p->dir, sl_err_str(err));
+}
+
 /* Opens the plog of p (dir set) and checks/writes partition.metadata. */
 static void partition_open_log(struct partition_set *ps, struct partition *p)
 {
 	struct kuuid on_disk;
 	enum sl_err err;
 
-	err = plog_open(&p->log, &ps->sh->ring, p->dir, &ps->plog_cfg, partition_now_ms());
+	err = plog_open(&p->log, &ps->sh->ring, p->dir, &p->eff.plog, partition_now_ms());
 	if (err != SL_OK) {
 		p->log = NULL;
 		LOG_E(ps->sh->id, "partition %s: cannot open: %s (partition offline)", p->dir,
@@ -468,13 +721,15 @@ static void partition_open_log(struct partition_set *ps, struct partition *p)
 	if (err != SL_OK && catalog_partition_metadata_write(p->dir, &p->topic_id) != SL_OK)
 		LOG_W(ps->sh->id, "partition %s: cannot write partition.metadata", p->dir);
 	p->last_end = plog_end_offset(p->log);
+	partition_open_producers(ps, p);
 	LOG_D(ps->sh->id, "partition %s open: offsets [%lld, %lld)", p->dir,
 	      (long long)plog_start_offset(p->log), (long long)plog_end_offset(p->log));
 }
 
 /* Creates and opens partition (topic, index). SL_OK or SL_ENOMEM. */
 static enum sl_err partition_add(struct partition_set *ps, const char *topic,
-				 const struct kuuid *id, int32_t index)
+				 const struct kuuid *id, int32_t index,
+				 const struct tcfg_effective *eff)
 {
 	char path[PATH_MAX];
 	struct partition *p;
@@ -498,8 +753,10 @@ static enum sl_err partition_add(struct partition_set *ps, const char *topic,
 	p->set = ps;
 	p->topic_id = *id;
 	p->index = index;
+	p->eff = *eff;
 	p->waiters.prev = p->waiters.next = &p->waiters;
 	timer_init(&p->tick, partition_tick_fire);
+	timer_init(&p->dup_timer, partition_dup_fire);
 	p->seen = true;
 	partition_open_log(ps, p);
 	uint32_t b = (uint32_t)partition_hash(id, index) & (ps->bucket_count - 1);
@@ -518,6 +775,11 @@ static void partition_free(struct partition_set *ps, struct partition *p)
 	partition_kick(p);          /* fails the parked appends */
 	partition_wake(p);          /* waiters see a closing partition */
 	SL_ASSERT(p->parked_head == NULL);
+	timer_cancel(&ps->sh->timers, &p->dup_timer);
+	partition_dups_deliver(p);  /* their originals completed: answer them */
+	if (p->log != NULL && p->pstate != NULL && !plog_failed(p->log) &&
+	    producer_state_snapshot_write(p->pstate, p->dir, plog_end_offset(p->log)) != SL_OK)
+		LOG_W(ps->sh->id, "partition %s: producer state snapshot failed", p->dir);
 	if (p->log != NULL) {
 		enum sl_err err = plog_close(p->log);
 		if (err != SL_OK)
@@ -526,9 +788,80 @@ static void partition_free(struct partition_set *ps, struct partition *p)
 	}
 	/* plog_close delivered every append, so nothing refers to p any more. */
 	SL_ASSERT(p->appends_inflight == 0 && p->waiter_count == 0);
+	SL_ASSERT(p->dups_waiting == 0 && p->dups_head == NULL);
+	if (p->pstate != NULL)
+		producer_state_destroy(p->pstate);
+	p->pstate = NULL;
 	timer_cancel(&ps->sh->timers, &p->tick);
+	timer_cancel(&ps->sh->timers, &p->dup_timer);
 	mem_free(ps->sh, p->dir);
 	mem_free(ps->sh, p);
+}
+
+/*
+ * Applies new topic settings to an open partition (plog_config_update;
+ * the tick timer is re-armed since flush/roll deadlines may have moved).
+ */
+static void partition_reconfigure(struct partition *p, const struct tcfg_effective *eff)
+{
+	const struct plog_config *a = &p->eff.plog, *b = &eff->plog;
+	if (a->segment_bytes == b->segment_bytes && a->roll_ms == b->roll_ms &&
+	    a->index_interval_bytes == b->index_interval_bytes &&
+	    a->index_size_max_bytes == b->index_size_max_bytes &&
+	    a->retention_ms == b->retention_ms && a->retention_bytes == b->retention_bytes &&
+	    a->flush_interval_messages == b->flush_interval_messages &&
+	    a->flush_interval_ms == b->flush_interval_ms && a->preallocate == b->preallocate &&
+	    p->eff.max_message_bytes == eff->max_message_bytes &&
+	    p->eff.log_append_time == eff->log_append_time)
+		return;
+	p->eff = *eff;
+	if (p->log == NULL || p->closing)
+		return;
+	if (plog_config_update(p->log, &eff->plog) != SL_OK)
+		LOG_W(p->set->sh->id, "partition %s: new topic settings refused by the log", p->dir);
+	else
+		LOG_I(p->set->sh->id, "partition %s: topic settings changed", p->dir);
+	partition_tick_arm(p);
+}
+
+/*
+ * Deletes a closed partition's directory as Kafka does: rename to
+ * `<dir>.<topic id hex>-delete` (so a re-created topic of the same name
+ * gets a fresh directory at once), then remove its files and itself.
+ * Failures are logged; the renamed directory is then left behind.
+ */
+static void partition_dir_delete(struct partition_set *ps, const char *path,
+				 const struct kuuid *id)
+{
+	char gone[PATH_MAX + 64];
+	char hex[33];
+
+	for (size_t i = 0; i < sizeof(id->b); i++)
+		snprintf(hex + 2 * i, 3, "%02x", id->b[i]);
+	if (snprintf(gone, sizeof(gone), "%s.%s-delete", path, hex) >= (int)sizeof(gone))
+		return;
+	if (rename(path, gone) != 0) {
+		LOG_W(ps->sh->id, "partition %s: cannot rename for deletion: %s", path,
+		      strerror(errno));
+		return;
+	}
+	DIR *d = opendir(gone);
+	if (d == NULL) {
+		LOG_W(ps->sh->id, "partition %s: cannot list for deletion: %s", gone, strerror(errno));
+		return;
+	}
+	int dfd = dirfd(d);
+	struct dirent *de;
+	for (uint32_t n = 0; n < PLOG_SEGMENTS_MAX * 4u && (de = readdir(d)) != NULL; n++) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dfd, de->d_name, 0) != 0)
+			LOG_W(ps->sh->id, "partition %s: cannot remove %s: %s", gone, de->d_name,
+			      strerror(errno));
+	}
+	closedir(d);
+	if (rmdir(gone) != 0)
+		LOG_W(ps->sh->id, "partition %s: cannot remove: %s", gone, strerror(errno));
 }
 
 /* Unlinks and closes every partition not marked `seen`; clears the marks. */
@@ -545,8 +878,14 @@ static void partition_set_sweep(struct partition_set *ps)
 			}
 			*pp = p->hnext;
 			ps->count--;
-			LOG_I(ps->sh->id, "partition %s: topic gone from the catalog, closing", p->dir);
+			LOG_I(ps->sh->id, "partition %s: topic gone from the catalog, %s", p->dir,
+			      ps->delete_gone ? "deleting" : "closing");
+			char path[PATH_MAX];
+			struct kuuid id = p->topic_id;
+			snprintf(path, sizeof(path), "%s", p->dir);
 			partition_free(ps, p);
+			if (ps->delete_gone)
+				partition_dir_delete(ps, path, &id);
 		}
 	}
 }
@@ -557,22 +896,41 @@ enum sl_err partition_set_sync(struct partition_set *ps, const struct catalog_sn
 
 	if (ps->closed)
 		return SL_OK;
+	/* Mark and reconfigure what stays, drop what left (so a topic deleted
+	 * and re-created under its name never meets its old directory), then
+	 * open what is new. */
 	for (uint32_t t = 0; t < snap->topic_count; t++) {
 		const struct catalog_topic *topic = &snap->topics[t];
+		struct tcfg_effective eff;
+		tcfg_effective(ps->config, &ps->plog_cfg, topic->configs, topic->config_count, &eff);
 		for (int32_t i = 0; i < topic->partition_count; i++) {
 			if (partition_owner(&topic->id, i, ps->shard_count) != ps->sh->id)
 				continue;
 			struct partition *p = partition_set_find(ps, &topic->id, i);
 			if (p != NULL) {
 				p->seen = true;
-				continue;
+				partition_reconfigure(p, &eff);
 			}
-			if (partition_add(ps, topic->name, &topic->id, i) != SL_OK)
+		}
+	}
+	partition_set_sweep(ps);
+	for (uint32_t t = 0; t < snap->topic_count; t++) {
+		const struct catalog_topic *topic = &snap->topics[t];
+		struct tcfg_effective eff;
+		tcfg_effective(ps->config, &ps->plog_cfg, topic->configs, topic->config_count, &eff);
+		for (int32_t i = 0; i < topic->partition_count; i++) {
+			if (partition_owner(&topic->id, i, ps->shard_count) != ps->sh->id ||
+			    partition_set_find(ps, &topic->id, i) != NULL)
+				continue;
+			if (partition_add(ps, topic->name, &topic->id, i, &eff) != SL_OK)
 				return SL_ENOMEM;
 			opened++;
 		}
 	}
-	partition_set_sweep(ps);
+	/* New partitions start unmarked, like the survivors after the sweep. */
+	for (uint32_t b = 0; b < ps->bucket_count; b++)
+		for (struct partition *p = ps->buckets[b]; p != NULL; p = p->hnext)
+			p->seen = false;
 	if (opened > 0)
 		LOG_D(ps->sh->id, "partitions: opened %u, %u owned", opened, ps->count);
 	return SL_OK;

@@ -12,7 +12,11 @@
  * (partition_set_sync): partitions of new topics that it owns are opened
  * (created on disk as `<log dir>/<topic>-<index>/`, with Kafka's
  * partition.metadata), partitions of topics gone from the snapshot are
- * closed (their files stay: deleting them is DeleteTopics' job).
+ * closed; with `delete_gone` (the broker sets it) their directories are
+ * then renamed `<dir>.<topic id hex>-delete` and removed (DeleteTopics).
+ * Topic config overrides in the snapshot set each partition's settings
+ * (topic_config.h: plog config, max.message.bytes, LogAppendTime), at
+ * open and again whenever they change.
  *
  * States of one partition and the function behind each transition:
  *   (absent) --partition_set_sync: plog_open ok--> OPEN
@@ -43,11 +47,13 @@
 
 #include "kread.h"
 #include "plog.h"
+#include "producer_state.h"
 #include "shard.h"
 #include "sl.h"
 #include "timer.h"
 
 struct catalog_snap;
+struct config;
 struct partition;
 
 /* ---- appends ---- */
@@ -71,8 +77,10 @@ struct partition_append {
 	int64_t log_start_offset;
 	/* private */
 	struct plog_append pa;
+	struct producer_reservation rsv;  /* idempotent producers (producer_state.h) */
+	struct plog_flush_waiter fw;      /* a duplicate waiting for its original */
 	struct partition *p;
-	struct partition_append *next;  /* parked queue */
+	struct partition_append *next;  /* parked queue, or the duplicates to answer */
 };
 
 /*
@@ -81,8 +89,17 @@ struct partition_append {
  * call), with error_code/base_offset/log_start_offset filled. Any other
  * return is the Kafka error of an append refused at once (partition
  * failed or closing, buffer larger than a segment); done is NOT called.
- * The producer-state check (idempotent producers) belongs here, before
- * the plog sees the batch.
+ *
+ * Idempotent producers (producerId >= 0; io/producer_state.h): the record
+ * set must be one batch (else INVALID_RECORD, as Kafka); a transactional
+ * batch is refused with INVALID_TXN_STATE (no transaction coordinator
+ * here, so no partition was ever added to a transaction — Kafka's answer
+ * with transaction verification). At submit time (in order with the other
+ * appends) the batch is checked against the partition's producer state:
+ * a duplicate is not written and `done` reports the original's base
+ * offset (once the original is durable if it is still in flight); out of
+ * order -> OUT_OF_ORDER_SEQUENCE_NUMBER (via done, or returned when the
+ * check runs at once); fenced epoch -> INVALID_PRODUCER_EPOCH.
  */
 int16_t partition_append(struct partition *p, struct partition_append *a);
 
@@ -134,6 +151,9 @@ struct partition_set {
 	struct plog_config plog_cfg;     /* built from the broker config */
 	const char *log_dirs;            /* normalised list (config) */
 	int64_t retention_check_ms;
+	const struct config *config;     /* topic defaults (NULL: Kafka's); set after init */
+	bool delete_gone;                /* delete the files of topics gone from the catalog
+					  * (the broker: DeleteTopics); false keeps them */
 	struct partition **buckets;      /* hash chains */
 	uint32_t bucket_count;           /* power of two */
 	uint32_t count;
