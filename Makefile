@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CONFIG     ?= deploy/config/single-node.properties
 
-.PHONY: all deps configure run test test-unit test-asan test-fuzz bench-micro codec clean
+.PHONY: all deps configure run test test-unit test-asan test-fuzz bench-micro codec bench-compare clean
 
 all: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -56,3 +56,8 @@ bench-micro: all
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# Sluice vs NATS JetStream vs Redis Streams vs this machine's limits
+# (bench/compare.sh; results.json, results.md, latency.png).
+bench-compare: all
+	bash bench/compare.sh --out $(BUILD)/bench/compare
