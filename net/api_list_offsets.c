@@ -8,8 +8,9 @@
  *       -1 LATEST: the high watermark (= last stable offset: no
  *          transactions yet, so both isolation levels agree);
  *       -3 MAX_TIMESTAMP (v7+): offset and time of the largest timestamp;
- *       t >= 0: the first batch whose max timestamp >= t (batch
- *          granularity, plog_offset_for_timestamp), or -1 / -1 if none.
+ *       t >= 0: offset and timestamp of the first record whose
+ *          timestamp >= t (record granularity, compressed batches
+ *          included: plog_record_for_timestamp), or -1 / -1 if none.
  *   list_offsets_part_done   (connection's shard) gathers and answers.
  * Errors per partition: UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER
  * (owner does not have it yet), UNKNOWN_LEADER_EPOCH (client epoch > 0),
@@ -23,6 +24,7 @@
 #include "dispatch.h"
 #include "kerr.h"
 #include "partition.h"
+#include "plog_ts.h"
 
 #define LIST_OFFSETS_EARLIEST (-2)
 #define LIST_OFFSETS_LATEST (-1)
@@ -89,7 +91,7 @@ static void list_offsets_one(struct plog *log, int16_t version, struct lo_entry 
 	} else if (ts < 0) {
 		e->error_code = KERR_INVALID_REQUEST;
 	} else {
-		err = plog_offset_for_timestamp(log, ts, &e->out_offset, &e->out_timestamp);
+		err = plog_record_for_timestamp(log, ts, &e->out_offset, &e->out_timestamp);
 		if (err != SL_OK) {
 			e->out_offset = -1;
 			e->out_timestamp = -1;

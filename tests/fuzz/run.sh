@@ -8,8 +8,8 @@
 #
 # total-seconds (default 60, or $FUZZ_SECONDS) is split between the targets
 # by weight: codec 5, batch 3, recovery 2 (recovery touches the disk and
-# runs far fewer inputs per second). New inputs found go to a temporary
-# corpus that is deleted afterwards, so the committed seeds never change;
+# runs far fewer inputs per second), compress 1. New inputs found go to a
+# temporary corpus that is deleted afterwards, so the committed seeds never change;
 # to grow them, run a target by hand with the seed directory first.
 set -euo pipefail
 
@@ -18,8 +18,8 @@ total=${2:-${FUZZ_SECONDS:-60}}
 src=$(cd "$(dirname "$0")" && pwd)
 bin="$build/tests/fuzz"
 
-targets=(fuzz_codec:5 fuzz_batch:3 fuzz_recovery:2)
-weight_sum=10
+targets=(fuzz_codec:5 fuzz_batch:3 fuzz_recovery:2 fuzz_compress:1)
+weight_sum=11
 
 # Disk-heavy targets run on tmpfs when there is one (fsync is free there).
 fuzz_tmp=${TMPDIR:-/tmp}

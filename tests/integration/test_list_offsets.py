@@ -1,0 +1,271 @@
+#!/usr/bin/python3
+"""test_list_offsets.py — ListOffsets by timestamp answers the exact record,
+for uncompressed and compressed batches, with real clients.
+
+For each codec (none, gzip, snappy, lz4, zstd) confluent-kafka (librdkafka)
+produces RECORDS records with distinct timestamps T0 + 100*i to a fresh
+one-partition topic with linger.ms set, so they travel in few batches (the
+test reads the partition's .log file and requires at least one batch to
+hold several records: otherwise it would not test anything); kafka-python
+does the same for every codec it has a library for (gzip at least).
+librdkafka 2.0 only compresses with gzip, snappy and lz4 once the broker
+serves FindCoordinator (its "BrokerGroupCoordinator"/"LZ4" features);
+until then it sends those batches uncompressed, which the test reports
+(and accepts); zstd and kafka-python's gzip must arrive compressed. Then:
+  - confluent-kafka offsets_for_times(T0 + 100*i - 50) = i (a timestamp in
+    the middle of a batch gives that exact record), (T0 + 100*i) = i,
+    (T0 - 1000) = 0, (past the last) = -1 (end);
+  - kafka-python offsets_for_times gives the same offsets and the record's
+    own timestamp (T0 + 100*i), and None past the last.
+
+Runs with /usr/bin/python3; needs SLUICE_BIN (skip 77 without it or without
+the client libraries).
+"""
+import glob
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import confluent_kafka
+    from confluent_kafka import admin as cadmin
+    import kafka.codec
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition as KTopicPartition
+except ImportError as e:  # pragma: no cover
+    print("SKIP: client library missing: %s" % e)
+    sys.exit(77)
+
+WAIT_S = 20
+RECORDS = 12
+CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
+PASSED = 0
+FAILED = 0
+BROKER = {}
+
+
+def check(cond, what):
+    global PASSED, FAILED
+    if cond:
+        PASSED += 1
+    else:
+        FAILED += 1
+        print("FAIL " + what)
+    return cond
+
+
+def eq(got, want, what):
+    return check(got == want, "%s: got %r, want %r" % (what, got, want))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def start_broker():
+    binary = os.environ.get("SLUICE_BIN")
+    if not binary or not os.access(binary, os.X_OK):
+        print("SKIP: SLUICE_BIN not set or not executable")
+        sys.exit(77)
+    d = tempfile.mkdtemp(prefix="sl-listoffsets-")
+    port = free_port()
+    conf = os.path.join(d, "server.properties")
+    data = os.path.join(d, "data")
+    os.mkdir(data)
+    with open(conf, "w") as f:
+        f.write("listeners=PLAINTEXT://127.0.0.1:%d\nlog.dirs=%s\nnum.shards=2\n"
+                "log.level=info\n" % (port, data))
+    log = open(os.path.join(d, "broker.log"), "w")
+    proc = subprocess.Popen([binary, "--config", conf], stdout=log, stderr=subprocess.STDOUT)
+    BROKER.update(dir=d, proc=proc, port=port, log=log, data=data)
+    deadline = time.time() + WAIT_S
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            fail_exit("broker exited during start-up")
+        with open(os.path.join(d, "broker.log")) as f:
+            up = "listening on " in f.read()
+        if up:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                return "127.0.0.1:%d" % port
+            except OSError:
+                pass
+        time.sleep(0.1)
+    fail_exit("broker not ready in %d s" % WAIT_S)
+
+
+def stop_broker():
+    proc = BROKER.get("proc")
+    if proc is None:
+        return None
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    BROKER["proc"] = None
+    BROKER["log"].close()
+    return rc
+
+
+def show_log():
+    try:
+        with open(os.path.join(BROKER["dir"], "broker.log")) as f:
+            lines = f.readlines()
+        print("---- last broker log lines ----")
+        sys.stdout.write("".join(lines[-40:]))
+    except (OSError, KeyError):
+        pass
+
+
+def fail_exit(msg):
+    print("FAIL " + msg)
+    show_log()
+    stop_broker()
+    shutil.rmtree(BROKER.get("dir", "/nonexistent"), ignore_errors=True)
+    print("%d passed, %d failed" % (PASSED, FAILED + 1))
+    sys.exit(1)
+
+
+def batch_sizes(topic):
+    """Records per batch in the partition's .log files (header walk)."""
+    sizes = []
+    for path in sorted(glob.glob(os.path.join(BROKER["data"], topic + "-0", "*.log"))):
+        with open(path, "rb") as f:
+            buf = f.read()
+        pos = 0
+        while pos + 61 <= len(buf):
+            base, blen = struct.unpack_from(">qi", buf, pos)
+            if blen <= 0:
+                break  # preallocated tail
+            last_delta, = struct.unpack_from(">i", buf, pos + 23)
+            attrs, = struct.unpack_from(">h", buf, pos + 21)
+            sizes.append((last_delta + 1, attrs & 7))
+            pos += 12 + blen
+    return sizes
+
+
+def produce_kafka_python(bs, topic, codec, t0):
+    p = KafkaProducer(bootstrap_servers=bs, api_version=(2, 0, 0), compression_type=codec,
+                      linger_ms=300, batch_size=65536)
+    futures = []
+    for i in range(RECORDS):
+        value = b"value %d of %s " % (i, codec.encode()) + b"the quick brown fox " * 20
+        futures.append(p.send(topic, value=value, key=b"k%d" % i, partition=0,
+                              timestamp_ms=t0 + 100 * i))
+    p.flush(WAIT_S)
+    offsets = [f.get(WAIT_S).offset for f in futures]
+    eq(offsets, list(range(RECORDS)), "kafka-python %s: offsets" % codec)
+    p.close()
+
+
+def produce(bs, topic, codec, t0):
+    p = confluent_kafka.Producer({"bootstrap.servers": bs, "linger.ms": 300,
+                                  "compression.type": codec, "batch.num.messages": 1000})
+    errors = []
+
+    def cb(err, _msg):
+        if err is not None:
+            errors.append(err)
+
+    for i in range(RECORDS):
+        # Compressible values: librdkafka sends a batch uncompressed when
+        # compression does not make it smaller.
+        value = b"value %d of %s " % (i, codec.encode()) + b"the quick brown fox " * 20
+        p.produce(topic, value=value,
+                  key=b"k%d" % i, partition=0, timestamp=t0 + 100 * i, on_delivery=cb)
+    left = p.flush(WAIT_S)
+    eq(left, 0, "%s: all records delivered" % codec)
+    eq(errors, [], "%s: delivery errors" % codec)
+
+
+def check_confluent(bs, topic, codec, t0):
+    c = confluent_kafka.Consumer({"bootstrap.servers": bs, "group.id": "lo-" + topic,
+                                  "enable.auto.commit": False})
+    try:
+        def ask(ts):
+            r = c.offsets_for_times([confluent_kafka.TopicPartition(topic, 0, ts)], timeout=10)
+            check(r[0].error is None, "%s: offsets_for_times(%d) error %r" % (codec, ts, r[0].error))
+            return r[0].offset
+
+        for i in range(RECORDS):
+            eq(ask(t0 + 100 * i - 50), i, "%s: confluent offset for T0+%d" % (codec, 100 * i - 50))
+            eq(ask(t0 + 100 * i), i, "%s: confluent offset for T0+%d" % (codec, 100 * i))
+        eq(ask(t0 - 1000), 0, "%s: confluent offset before the first" % codec)
+        eq(ask(t0 + 100 * RECORDS), confluent_kafka.OFFSET_END,
+           "%s: confluent offset past the last" % codec)
+    finally:
+        c.close()
+
+
+def check_kafka_python(bs, topic, codec, t0):
+    c = KafkaConsumer(bootstrap_servers=bs, api_version=(2, 0, 0), request_timeout_ms=11000)
+    try:
+        tp = KTopicPartition(topic, 0)
+        for i in range(RECORDS):
+            r = c.offsets_for_times({tp: t0 + 100 * i - 30})[tp]
+            got = None if r is None else (r.offset, r.timestamp)
+            eq(got, (i, t0 + 100 * i), "%s: kafka-python offset and timestamp for T0+%d"
+               % (codec, 100 * i - 30))
+        eq(c.offsets_for_times({tp: t0 + 100 * RECORDS})[tp], None,
+           "%s: kafka-python past the last" % codec)
+    finally:
+        c.close()
+
+
+def main():
+    bs = start_broker()
+    try:
+        a = cadmin.AdminClient({"bootstrap.servers": bs})
+        kp_codecs = ["gzip"] + [c for c in ("snappy", "lz4", "zstd")
+                                if getattr(kafka.codec, "has_" + c)()]
+        runs = [("confluent", c) for c in CODECS] + [("kafka-python", c) for c in kp_codecs]
+        topics = ["lo-%s-%s" % r for r in runs]
+        fs = a.create_topics([cadmin.NewTopic(t, 1, 1) for t in topics], request_timeout=15)
+        for t, f in fs.items():
+            f.result(15)
+        t0 = int(time.time() * 1000) - 600000
+        for client, codec in runs:
+            topic = "lo-%s-%s" % (client, codec)
+            if client == "confluent":
+                produce(bs, topic, codec, t0)
+            else:
+                produce_kafka_python(bs, topic, codec, t0)
+            sizes = batch_sizes(topic)
+            eq(sum(n for n, _ in sizes), RECORDS, "%s: records in the log" % codec)
+            check(max(n for n, _ in sizes) > 1,
+                  "%s: some batch holds several records (batches %r)" % (codec, sizes))
+            want = CODECS.index(codec)
+            if client == "confluent" and codec in ("gzip", "snappy", "lz4") and \
+                    all(a == 0 for _, a in sizes):
+                print("note: librdkafka sent %s batches uncompressed (no FindCoordinator)"
+                      % codec)
+            else:
+                check(all(a == want for _, a in sizes),
+                      "%s %s: codec bits %r" % (client, codec, sizes))
+            print("%s %s: batches (records, codec) %r" % (client, codec, sizes))
+            check_confluent(bs, topic, codec, t0)
+            check_kafka_python(bs, topic, codec, t0)
+    except Exception as e:  # noqa: BLE001 - any client failure fails the test
+        fail_exit("unexpected %s: %s" % (type(e).__name__, e))
+    rc = stop_broker()
+    eq(rc, 0, "broker exit status")
+    if FAILED:
+        show_log()
+    shutil.rmtree(BROKER["dir"], ignore_errors=True)
+    print("%d passed, %d failed" % (PASSED, FAILED))
+    sys.exit(1 if FAILED else 0)
+
+
+if __name__ == "__main__":
+    main()
