@@ -36,6 +36,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "coord.h"
 #include "dispatch.h"
 #include "log.h"
 #include "shard.h"
@@ -303,6 +304,8 @@ int main(int argc, char **argv)
 	rc = main_args_parse(argc, argv, &args);
 	if (rc != MAIN_EXIT_OK)
 		return rc;
+	/* Group APIs live above net/ (coordination/): plug them into the table. */
+	coord_register();
 	if (args.help) {
 		main_usage(stdout);
 		return MAIN_EXIT_OK;
@@ -331,6 +334,7 @@ int main(int argc, char **argv)
 		rc = MAIN_EXIT_FAILURE;
 		goto out;
 	}
+	broker->ext_stop = coord_shard_stop;
 
 	/* Before any thread exists, so that every thread inherits the mask. */
 	sigemptyset(&sigs);

@@ -1619,7 +1619,7 @@ static void config_warn_single_node(const struct config *c)
 		return;
 	if (c->offsets_topic_replication_factor > 1)
 		LOG_W(LOG_NO_SHARD, "config: offsets.topic.replication.factor=%" PRId32 " but embedded "
-		      "single-node mode has 1 broker: consumer groups will not work; set it to 1",
+		      "single-node mode has 1 broker: __consumer_offsets is created with 1 replica",
 		      c->offsets_topic_replication_factor);
 	if (c->default_replication_factor > 1)
 		LOG_W(LOG_NO_SHARD, "config: default.replication.factor=%" PRId32 " but embedded "
@@ -1627,7 +1627,7 @@ static void config_warn_single_node(const struct config *c)
 		      c->default_replication_factor);
 	if (c->min_insync_replicas > 1)
 		LOG_W(LOG_NO_SHARD, "config: min.insync.replicas=%" PRId32 " but embedded single-node "
-		      "mode has 1 broker: acks=all produce will fail", c->min_insync_replicas);
+		      "mode has 1 broker: it is not enforced there", c->min_insync_replicas);
 }
 
 enum sl_err config_finish(struct config *c, char *err, size_t err_len)

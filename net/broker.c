@@ -269,6 +269,8 @@ void broker_shard_stop(struct shard *sh, struct broker *b)
 	if (bs == NULL)
 		return;
 	bs->stopping = true;
+	if (bs->b->ext_stop != NULL)
+		bs->b->ext_stop(bs);
 	listener_close(&bs->lis);
 	conn_limits_stop(bs);
 	for (struct conn *c = bs->conns; c != NULL && n <= bs->b->conns_per_shard; n++) {

@@ -88,6 +88,10 @@ struct broker {
 	struct catalog *catalog;
 	struct broker_ctl *ctl;
 	struct producer_ids *producer_ids; /* InitProducerId; opened on first use (api_init_producer_id.c) */
+	/* A layer above net/ (coordination/): run first in broker_shard_stop on
+	 * every shard, to answer held requests and free bs->ext. Set by main
+	 * before the shards start; NULL: none. */
+	void (*ext_stop)(struct broker_shard *bs);
 };
 
 /* One per shard: sh->app. Touched only by its shard. */
@@ -109,6 +113,7 @@ struct broker_shard {
 	struct rxbudget rxb;             /* conn.c: request-buffer memory budget */
 	struct timer rxb_wake;           /* conn.c: resumes connections parked on rxb */
 	struct timer idle_sweep;         /* conn.c: connections.max.idle.ms */
+	void *ext;                       /* coordination/'s per-shard state (b->ext_stop frees it) */
 };
 
 static inline struct broker_shard *broker_shard_of(struct shard *sh)

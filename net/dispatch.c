@@ -8,7 +8,7 @@
  * Versions follow issue 3: Produce from 3 (message format v2 only),
  * Fetch from 4 (v2 record batches, isolation level), ListOffsets from 1.
  */
-static const struct dispatch_api dispatch_table[DISPATCH_KEYS] = {
+static struct dispatch_api dispatch_table[DISPATCH_KEYS] = {
 	[KAFKA_API_PRODUCE] = { 3, 11, api_produce_handle, 0 },
 	[KAFKA_API_FETCH] = { 4, 16, api_fetch_handle, 0 },
 	[KAFKA_API_LIST_OFFSETS] = { 1, 8, api_list_offsets_handle, 0 },
@@ -23,6 +23,16 @@ static const struct dispatch_api dispatch_table[DISPATCH_KEYS] = {
 	[KAFKA_API_DESCRIBE_CLUSTER] = { 0, 1, api_describe_cluster_handle, 0 },
 	[KAFKA_API_INIT_PRODUCER_ID] = { 0, 4, api_init_producer_id_handle, 0 },
 };
+
+void dispatch_register(int16_t key, int16_t min, int16_t max, dispatch_handler_fn *handle)
+{
+	const struct kafka_api *row = kafka_api_find(key);
+
+	SL_ASSERT(key >= 0 && key < DISPATCH_KEYS && handle != NULL);
+	SL_ASSERT(dispatch_table[key].handle == NULL || dispatch_table[key].handle == handle);
+	SL_ASSERT(row != NULL && min >= row->version_min && max <= row->version_max && min <= max);
+	dispatch_table[key] = (struct dispatch_api){ min, max, handle, 0 };
+}
 
 const struct dispatch_api *dispatch_find(int16_t key)
 {

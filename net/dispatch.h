@@ -45,6 +45,14 @@ enum dispatch_verdict {
 	DISPATCH_BAD_VERSION_ANSWER,    /* ApiVersions: answer UNSUPPORTED_VERSION */
 };
 
+/*
+ * Adds a handler from a layer above net/ (coordination/: the group
+ * coordinator), so net/ never depends on it. Called from main.c before
+ * the shards start (the table is read-only once they run); the range must
+ * lie within the codec's. Registering the same handler again is a no-op.
+ */
+void dispatch_register(int16_t key, int16_t min, int16_t max, dispatch_handler_fn *handle);
+
 /* The row for `key`, or NULL when it is not served. */
 const struct dispatch_api *dispatch_find(int16_t key);
 
