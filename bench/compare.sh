@@ -162,6 +162,14 @@ L.append("## Durability\n")
 for s in ("kafka", "jetstream", "redis"):
     L.append("- **%s**: %s" % (names[s], dur[s]))
 L.append("")
+L.append("## Client settings (same sluice-bench process for every system)\n")
+L.append("- producer: 1 thread, open loop at the target rate (sleeps to each send time, 10 µs timer slack, "
+         "never spins) or as fast as possible; at most 10000 unacknowledged messages")
+L.append("- **%s**: librdkafka %s, acks=all, linger.ms=0, idempotence off; consumer assign() from the "
+         "beginning, fetch.wait.max.ms=100, fetch.min.bytes=1 (default)" % (names["kafka"], "2.0"))
+L.append("- **%s**: libnats js_PublishAsync (MaxPending 10000), push consumer" % names["jetstream"])
+L.append("- **%s**: hiredis, pipelined XADD MAXLEN ~ 200000 (window 4096 commands), XREAD BLOCK" % names["redis"])
+L.append("")
 L.append("## Limits of this machine\n")
 L.append("| loopback TCP MB/s | seq write MB/s (buffered) | seq write MB/s (fdatasync each 64 KiB) | fdatasync 4 KiB p50 / p99 µs | memcpy GB/s |")
 L.append("|---|---|---|---|---|")
