@@ -26,10 +26,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "log.h"
 
 #define CATALOG_MAGIC "sluice-catalog 1"
-#define CATALOG_TMP_SUFFIX ".tmp"
 #define CATALOG_UUID_TRIES_MAX 64
 #define CATALOG_LINE_MAX (CATALOG_CONFIG_BYTES_MAX * 2 + 512)
 /* Largest partition.metadata we accept to read. */
@@ -329,74 +329,29 @@ static void catalog_buf_printf(struct catalog_buf *b, const char *fmt, ...)
 	b->failed = true;
 }
 
-/* Writes all of `buf` to `fd`. 0 or -errno. */
-static int catalog_write_all(int fd, const char *buf, size_t len)
-{
-	size_t done = 0;
-
-	/* Each iteration writes at least one byte or fails. */
-	while (done < len) {
-		ssize_t n = write(fd, buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /*
- * Replaces `dir/name` with `len` bytes of `data`: tmp file, fsync, rename,
- * fsync dir. SL_OK or SL_EIO (logged; the old file stays).
+ * Replaces `dir/name` with `len` bytes of `data` through the project's one
+ * atomic write (tmp file, fsync, rename, fsync dir: io/checkpoint.h).
+ * SL_OK or SL_EIO (logged; the old file stays).
  */
 static enum sl_err catalog_file_replace(const char *dir, const char *name, const char *data,
 					size_t len)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	enum sl_err err = SL_EIO;
-	int fd = -1, dfd = -1, rc = 0;
-	const char *what = "open";
+	int dfd, rc;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
-	    snprintf(tmp, sizeof(tmp), "%s/%s%s", dir, name, CATALOG_TMP_SUFFIX) >= (int)sizeof(tmp)) {
-		LOG_E(LOG_NO_SHARD, "catalog: path too long under %s", dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = -errno;
+		LOG_E(LOG_NO_SHARD, "catalog: open %s failed: %s", dir, strerror(-rc));
 		return SL_EIO;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
+	rc = checkpoint_write_file_atomic(dfd, name, data, len);
+	close(dfd);
+	if (rc < 0) {
+		LOG_E(LOG_NO_SHARD, "catalog: writing %s/%s failed: %s", dir, name, strerror(-rc));
+		return SL_EIO;
 	}
-	what = "write";
-	rc = catalog_write_all(fd, data, len);
-	if (rc < 0)
-		goto out;
-	what = "fsync";
-	if (fsync(fd) != 0) {
-		rc = -errno;
-		goto out;
-	}
-	what = "rename";
-	if (rename(tmp, path) != 0) {
-		rc = -errno;
-		goto out;
-	}
-	what = "fsync dir";
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0) {
-		rc = -errno;
-		goto out;
-	}
-	err = SL_OK;
-out:
-	if (err != SL_OK)
-		LOG_E(LOG_NO_SHARD, "catalog: %s %s failed: %s", what, path, strerror(-rc));
-	if (dfd >= 0)
-		close(dfd);
-	if (fd >= 0)
-		close(fd);
-	return err;
+	return SL_OK;
 }
 
 /* Serialises and persists the catalog (invariant 4). SL_OK, SL_EIO, SL_ENOMEM. */
