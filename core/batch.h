@@ -157,7 +157,9 @@ enum sl_err batch_iter_next(struct batch_iter *it, struct batch_header *h,
  * batch may be empty (records count 0, no record bytes: what compaction
  * leaves to keep producer state) or have gaps in its offset deltas (a
  * compacted batch), but deltas are always strictly increasing and the last
- * one equals lastOffsetDelta.
+ * one is at most lastOffsetDelta (compaction keeps lastOffsetDelta when it
+ * removes a batch's last records, as Kafka does, so producer state rebuilt
+ * from the batch keeps the producer's last sequence).
  */
 #define BATCH_CHECK_PRODUCE (1 << 2)
 

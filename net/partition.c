@@ -41,6 +41,8 @@
 #include "kerr.h"
 #include "log.h"
 #include "mem.h"
+#include "compact.h"
+#include "pcompact.h"
 #include "plog_config.h"
 #include "topic_config.h"
 
@@ -72,6 +74,7 @@ struct partition {
 	uint32_t dups_waiting;           /* duplicates waiting on a flush */
 	struct timer dup_timer;
 	struct tcfg_effective eff;       /* topic settings it runs with */
+	struct pcompact compact;         /* cleanup.policy=compact settings (pcompact.h) */
 	bool closing;
 	bool kicking;
 	bool seen;                       /* mark for partition_set_sync */
@@ -162,6 +165,11 @@ static void partition_retention_fire(struct timer *t, void *ctx)
 				continue;
 			if (p->pstate != NULL && producer_state_expire(p->pstate, now) > 0)
 				LOG_D(ps->sh->id, "partition %s: expired idle producers", p->dir);
+			/* Compaction (pcompact.h) runs on this timer too; a compact-only
+			 * topic has no time/size retention, as in Kafka. */
+			(void)pcompact_check(p->log, &p->compact, p->dir, (int)ps->sh->id, now);
+			if (p->compact.compact && !p->compact.delete_policy)
+				continue;
 			enum sl_err err = plog_retention_enforce(p->log, now, plog_end_offset(p->log),
 								 &deleted);
 			if (err != SL_OK)
@@ -703,6 +711,8 @@ static void partition_open_log(struct partition_set *ps, struct partition *p)
 	struct kuuid on_disk;
 	enum sl_err err;
 
+	/* Finishes or discards a compaction a crash interrupted (logged). */
+	(void)compact_recover(p->dir, (int)ps->sh->id);
 	err = plog_open(&p->log, &ps->sh->ring, p->dir, &p->eff.plog, partition_now_ms());
 	if (err != SL_OK) {
 		p->log = NULL;
@@ -910,6 +920,8 @@ enum sl_err partition_set_sync(struct partition_set *ps, const struct catalog_sn
 			if (p != NULL) {
 				p->seen = true;
 				partition_reconfigure(p, &eff);
+				pcompact_settings(ps->config, topic->configs, topic->config_count,
+						  &p->compact);
 			}
 		}
 	}
@@ -924,6 +936,10 @@ enum sl_err partition_set_sync(struct partition_set *ps, const struct catalog_sn
 				continue;
 			if (partition_add(ps, topic->name, &topic->id, i, &eff) != SL_OK)
 				return SL_ENOMEM;
+			struct partition *np = partition_set_find(ps, &topic->id, i);
+			if (np != NULL)
+				pcompact_settings(ps->config, topic->configs, topic->config_count,
+						  &np->compact);
 			opened++;
 		}
 	}
