@@ -19,13 +19,11 @@ Runs with /usr/bin/python3; needs SLUICE_BIN (skip 77 without it or without
 confluent-kafka).
 """
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sluice_harness  # noqa: E402
 
 try:
     from confluent_kafka import Consumer, Producer, TopicPartition
@@ -38,97 +36,11 @@ WAIT_S = 30
 ROUNDS = 4
 KEYS = 40
 TOPIC = "compacted"
-PASSED = 0
-FAILED = 0
-BROKER = {}
-
-
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL " + what)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def start_broker():
-    binary = os.environ.get("SLUICE_BIN")
-    if not binary or not os.access(binary, os.X_OK):
-        print("SKIP: SLUICE_BIN not set or not executable")
-        sys.exit(77)
-    if "dir" not in BROKER:
-        d = tempfile.mkdtemp(prefix="sl-compaction-")
-        data = os.path.join(d, "data")
-        os.mkdir(data)
-        BROKER.update(dir=d, data=data, port=free_port())
-    d, port = BROKER["dir"], BROKER["port"]
-    conf = os.path.join(d, "server.properties")
-    with open(conf, "w") as f:
-        f.write("listeners=PLAINTEXT://127.0.0.1:%d\nlog.dirs=%s\nnum.shards=2\n"
-                "log.level=info\nlog.retention.check.interval.ms=300\n" % (port, BROKER["data"]))
-    log = open(os.path.join(d, "broker.log"), "a")
-    mark = os.path.getsize(os.path.join(d, "broker.log"))
-    proc = subprocess.Popen([binary, "--config", conf], stdout=log, stderr=subprocess.STDOUT)
-    BROKER.update(proc=proc, log=log)
-    deadline = time.time() + WAIT_S
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            fail_exit("broker exited during start-up")
-        with open(os.path.join(d, "broker.log")) as f:
-            f.seek(mark)
-            up = "listening on " in f.read()
-        if up:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                return "127.0.0.1:%d" % port
-            except OSError:
-                pass
-        time.sleep(0.1)
-    fail_exit("broker not ready in %d s" % WAIT_S)
-
-
-def stop_broker(sig=signal.SIGTERM):
-    proc = BROKER.get("proc")
-    if proc is None:
-        return None
-    proc.send_signal(sig)
-    try:
-        rc = proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
-    BROKER["proc"] = None
-    BROKER["log"].close()
-    return rc
-
-
-def show_log():
-    try:
-        with open(os.path.join(BROKER["dir"], "broker.log")) as f:
-            lines = f.readlines()
-        print("---- last broker log lines ----")
-        sys.stdout.write("".join(lines[-40:]))
-    except (OSError, KeyError):
-        pass
-
-
-def fail_exit(msg):
-    print("FAIL " + msg)
-    show_log()
-    stop_broker(signal.SIGKILL)
-    shutil.rmtree(BROKER.get("dir", "/nonexistent"), ignore_errors=True)
-    print("%d passed, %d failed" % (PASSED, FAILED + 1))
-    sys.exit(1)
+CK = sluice_harness.Checks()
+check = CK.check
+BROKER = sluice_harness.Broker(CK, "sl-compaction-", ["log.retention.check.interval.ms=300"],
+                               wait_s=WAIT_S, fail_sig=signal.SIGKILL)
+fail_exit = BROKER.fail_exit
 
 
 def read_all(bs, end):
@@ -185,7 +97,7 @@ def end_offset(bs):
 
 
 def main():
-    bs = start_broker()
+    bs = BROKER.start()
     try:
         a = cadmin.AdminClient({"bootstrap.servers": bs})
         fs = a.create_topics([cadmin.NewTopic(TOPIC, 1, 1, config={
@@ -231,20 +143,19 @@ def main():
         print("compaction left %d of %d records" % (len(recs), len(order)))
         verify(bs, produced, end, "live")
 
-        stop_broker(signal.SIGKILL)
-        bs = start_broker()
+        BROKER.stop(signal.SIGKILL)
+        bs = BROKER.start()
         check(end_offset(bs) == end, "end offset after SIGKILL restart")
         recs2, _ = verify(bs, produced, end, "after restart")
         check(len(recs2) <= len(recs), "restart did not bring records back")
     except Exception as e:  # noqa: BLE001 - any client failure fails the test
         fail_exit("unexpected %s: %s" % (type(e).__name__, e))
-    rc = stop_broker()
+    rc = BROKER.stop()
     check(rc == 0, "broker exit status %r" % rc)
-    if FAILED:
-        show_log()
-    shutil.rmtree(BROKER["dir"], ignore_errors=True)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    sys.exit(1 if FAILED else 0)
+    if CK.failed:
+        BROKER.show_log()
+    BROKER.remove_dir()
+    CK.finish()
 
 
 if __name__ == "__main__":

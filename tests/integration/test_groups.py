@@ -21,14 +21,13 @@ Starts its own broker (free port, temp dir). Bounded waits only; exit 0
 pass, 1 fail, 77 when kafka-python or SLUICE_BIN is missing.
 """
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sluice_harness  # noqa: E402
 
 try:
     from kafka import KafkaAdminClient, KafkaProducer
@@ -65,94 +64,27 @@ while time.time() < deadline:
             print("MSG %%d %%d %%s" %% (tp.partition, m.offset, m.value.decode()), flush=True)
 ''' % SESSION_MS
 
-PASSED = 0
-FAILED = 0
+CK = sluice_harness.Checks(verbose=True)
+check = CK.check
 STATE = {"procs": []}
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-        print("ok   " + what)
-    else:
-        FAILED += 1
-        print("FAIL " + what)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def broker_log():
-    try:
-        with open(os.path.join(STATE["dir"], "broker.log")) as f:
-            return f.read()
-    except (OSError, KeyError):
-        return ""
-
-
-def cleanup():
+def kill_consumers():
     for p in STATE["procs"]:
         if p.poll() is None:
             p.kill()
             p.wait()
-    b = STATE.get("broker")
-    rc = None
-    if b is not None and b.poll() is None:
-        b.send_signal(signal.SIGTERM)
-        try:
-            rc = b.wait(30)
-        except subprocess.TimeoutExpired:
-            b.kill()
-            b.wait()
-    return rc
 
 
-def fail_exit(msg):
-    print("FAIL " + msg)
-    print("---- last broker log lines ----")
-    sys.stdout.write("".join(broker_log().splitlines(True)[-40:]))
-    cleanup()
-    shutil.rmtree(STATE.get("dir", "/nonexistent"), ignore_errors=True)
-    print("%d passed, %d failed" % (PASSED, FAILED + 1))
-    sys.exit(1)
+BROKER = sluice_harness.Broker(CK, "sl-groups-", ["group.initial.rebalance.delay.ms=0", "offsets.topic.replication.factor=1"],
+                               wait_s=20, on_fail=kill_consumers)
+fail_exit = BROKER.fail_exit
+broker_log = BROKER.log_text
 
 
-def start_broker():
-    binary = os.environ.get("SLUICE_BIN")
-    if not binary or not os.access(binary, os.X_OK):
-        print("SKIP: SLUICE_BIN not set or not executable")
-        sys.exit(77)
-    d = tempfile.mkdtemp(prefix="sl-groups-")
-    STATE["dir"] = d
-    port = free_port()
-    conf = os.path.join(d, "server.properties")
-    os.mkdir(os.path.join(d, "data"))
-    with open(conf, "w") as f:
-        f.write("listeners=PLAINTEXT://127.0.0.1:%d\nlog.dirs=%s/data\nnum.shards=2\n"
-                "log.level=info\ngroup.initial.rebalance.delay.ms=0\n"
-                "offsets.topic.replication.factor=1\n" % (port, d))
-    log = open(os.path.join(d, "broker.log"), "w")
-    STATE["broker"] = subprocess.Popen([binary, "--config", conf], stdout=log,
-                                       stderr=subprocess.STDOUT)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        if STATE["broker"].poll() is not None:
-            fail_exit("broker exited during start-up")
-        if "listening on " in broker_log():
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                return "127.0.0.1:%d" % port
-            except OSError:
-                pass
-        time.sleep(0.1)
-    fail_exit("broker not ready")
+def cleanup():
+    kill_consumers()
+    return BROKER.stop()
 
 
 class Consumer:
@@ -236,7 +168,7 @@ def admin_checks(bs, admin):
 
 
 def main():
-    bs = start_broker()
+    bs = BROKER.start()
     admin = KafkaAdminClient(bootstrap_servers=bs, api_version_auto_timeout_ms=10000)
     admin.create_topics([NewTopic(TOPIC, PARTS, 1)])
     produce(bs, 0, N1)
@@ -306,10 +238,9 @@ def main():
     admin.close()
     rc = cleanup()
     check(rc == 0, "broker stops cleanly (exit %r)" % rc)
-    if FAILED == 0:
-        shutil.rmtree(STATE["dir"], ignore_errors=True)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    sys.exit(1 if FAILED else 0)
+    if CK.failed == 0:
+        BROKER.remove_dir()
+    CK.finish()
 
 
 if __name__ == "__main__":

@@ -16,13 +16,10 @@ Starts its own broker; bounded waits; exit 0 pass, 1 fail, 77 when the
 client library or SLUICE_BIN is missing.
 """
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sluice_harness  # noqa: E402
 
 try:
     from confluent_kafka import Consumer, Producer
@@ -33,83 +30,13 @@ except ImportError as e:  # pragma: no cover
 
 PARTS = 4
 WAIT_S = 60
-PASSED = 0
-FAILED = 0
-STATE = {}
-
-
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-        print("ok   " + what)
-    else:
-        FAILED += 1
-        print("FAIL " + what)
-    return cond
-
-
-def broker_log():
-    try:
-        with open(os.path.join(STATE["dir"], "broker.log")) as f:
-            return f.read()
-    except (OSError, KeyError):
-        return ""
-
-
-def stop_broker():
-    b = STATE.get("broker")
-    if b is None or b.poll() is not None:
-        return None
-    b.send_signal(signal.SIGTERM)
-    try:
-        return b.wait(30)
-    except subprocess.TimeoutExpired:
-        b.kill()
-        b.wait()
-        return None
-
-
-def fail_exit(msg):
-    print("FAIL " + msg)
-    sys.stdout.write("".join(broker_log().splitlines(True)[-40:]))
-    stop_broker()
-    print("%d passed, %d failed" % (PASSED, FAILED + 1))
-    sys.exit(1)
-
-
-def start_broker():
-    binary = os.environ.get("SLUICE_BIN")
-    if not binary or not os.access(binary, os.X_OK):
-        print("SKIP: SLUICE_BIN not set or not executable")
-        sys.exit(77)
-    d = tempfile.mkdtemp(prefix="sl-groups-rdk-")
-    STATE["dir"] = d
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    conf = os.path.join(d, "server.properties")
-    os.mkdir(os.path.join(d, "data"))
-    with open(conf, "w") as f:
-        f.write("listeners=PLAINTEXT://127.0.0.1:%d\nlog.dirs=%s/data\nnum.shards=2\n"
-                "log.level=info\ngroup.initial.rebalance.delay.ms=0\n"
-                "offsets.topic.replication.factor=1\n" % (port, d))
-    log = open(os.path.join(d, "broker.log"), "w")
-    STATE["broker"] = subprocess.Popen([binary, "--config", conf], stdout=log,
-                                       stderr=subprocess.STDOUT)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        if STATE["broker"].poll() is not None:
-            fail_exit("broker exited during start-up")
-        if "listening on " in broker_log():
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                return "127.0.0.1:%d" % port
-            except OSError:
-                pass
-        time.sleep(0.1)
-    fail_exit("broker not ready")
+CK = sluice_harness.Checks(verbose=True)
+check = CK.check
+BROKER = sluice_harness.Broker(CK, "sl-groups-rdk-", ["group.initial.rebalance.delay.ms=0", "offsets.topic.replication.factor=1"],
+                               wait_s=20, keep_dir_on_fail=True)
+fail_exit = BROKER.fail_exit
+broker_log = BROKER.log_text
+stop_broker = BROKER.stop
 
 
 class Member:
@@ -211,7 +138,7 @@ def static_membership(bs):
 
 
 def main():
-    bs = start_broker()
+    bs = BROKER.start()
     admin = AdminClient({"bootstrap.servers": bs})
     for f in admin.create_topics([NewTopic("coop", PARTS, 1), NewTopic("static", PARTS, 1)]).values():
         f.result(20)
@@ -224,12 +151,11 @@ def main():
     static_membership(bs)
     rc = stop_broker()
     check(rc == 0, "broker stops cleanly (exit %r)" % rc)
-    if FAILED == 0:
-        shutil.rmtree(STATE["dir"], ignore_errors=True)
+    if CK.failed == 0:
+        BROKER.remove_dir()
     else:
         sys.stdout.write("".join(broker_log().splitlines(True)[-30:]))
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    sys.exit(1 if FAILED else 0)
+    CK.finish()
 
 
 if __name__ == "__main__":

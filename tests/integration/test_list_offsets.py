@@ -23,14 +23,11 @@ the client libraries).
 """
 import glob
 import os
-import shutil
-import signal
-import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sluice_harness  # noqa: E402
 
 try:
     import confluent_kafka
@@ -44,103 +41,16 @@ except ImportError as e:  # pragma: no cover
 WAIT_S = 20
 RECORDS = 12
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
-PASSED = 0
-FAILED = 0
-BROKER = {}
-
-
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL " + what)
-    return cond
-
-
-def eq(got, want, what):
-    return check(got == want, "%s: got %r, want %r" % (what, got, want))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def start_broker():
-    binary = os.environ.get("SLUICE_BIN")
-    if not binary or not os.access(binary, os.X_OK):
-        print("SKIP: SLUICE_BIN not set or not executable")
-        sys.exit(77)
-    d = tempfile.mkdtemp(prefix="sl-listoffsets-")
-    port = free_port()
-    conf = os.path.join(d, "server.properties")
-    data = os.path.join(d, "data")
-    os.mkdir(data)
-    with open(conf, "w") as f:
-        f.write("listeners=PLAINTEXT://127.0.0.1:%d\nlog.dirs=%s\nnum.shards=2\n"
-                "log.level=info\n" % (port, data))
-    log = open(os.path.join(d, "broker.log"), "w")
-    proc = subprocess.Popen([binary, "--config", conf], stdout=log, stderr=subprocess.STDOUT)
-    BROKER.update(dir=d, proc=proc, port=port, log=log, data=data)
-    deadline = time.time() + WAIT_S
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            fail_exit("broker exited during start-up")
-        with open(os.path.join(d, "broker.log")) as f:
-            up = "listening on " in f.read()
-        if up:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                return "127.0.0.1:%d" % port
-            except OSError:
-                pass
-        time.sleep(0.1)
-    fail_exit("broker not ready in %d s" % WAIT_S)
-
-
-def stop_broker():
-    proc = BROKER.get("proc")
-    if proc is None:
-        return None
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
-    BROKER["proc"] = None
-    BROKER["log"].close()
-    return rc
-
-
-def show_log():
-    try:
-        with open(os.path.join(BROKER["dir"], "broker.log")) as f:
-            lines = f.readlines()
-        print("---- last broker log lines ----")
-        sys.stdout.write("".join(lines[-40:]))
-    except (OSError, KeyError):
-        pass
-
-
-def fail_exit(msg):
-    print("FAIL " + msg)
-    show_log()
-    stop_broker()
-    shutil.rmtree(BROKER.get("dir", "/nonexistent"), ignore_errors=True)
-    print("%d passed, %d failed" % (PASSED, FAILED + 1))
-    sys.exit(1)
+CK = sluice_harness.Checks()
+check, eq = CK.check, CK.eq
+BROKER = sluice_harness.Broker(CK, "sl-listoffsets-", wait_s=WAIT_S)
+fail_exit = BROKER.fail_exit
 
 
 def batch_sizes(topic):
     """Records per batch in the partition's .log files (header walk)."""
     sizes = []
-    for path in sorted(glob.glob(os.path.join(BROKER["data"], topic + "-0", "*.log"))):
+    for path in sorted(glob.glob(os.path.join(BROKER.data, topic + "-0", "*.log"))):
         with open(path, "rb") as f:
             buf = f.read()
         pos = 0
@@ -224,7 +134,7 @@ def check_kafka_python(bs, topic, codec, t0):
 
 
 def main():
-    bs = start_broker()
+    bs = BROKER.start()
     try:
         a = cadmin.AdminClient({"bootstrap.servers": bs})
         kp_codecs = ["gzip"] + [c for c in ("snappy", "lz4", "zstd")
@@ -258,13 +168,12 @@ def main():
             check_kafka_python(bs, topic, codec, t0)
     except Exception as e:  # noqa: BLE001 - any client failure fails the test
         fail_exit("unexpected %s: %s" % (type(e).__name__, e))
-    rc = stop_broker()
+    rc = BROKER.stop()
     eq(rc, 0, "broker exit status")
-    if FAILED:
-        show_log()
-    shutil.rmtree(BROKER["dir"], ignore_errors=True)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    sys.exit(1 if FAILED else 0)
+    if CK.failed:
+        BROKER.show_log()
+    BROKER.remove_dir()
+    CK.finish()
 
 
 if __name__ == "__main__":

@@ -10,13 +10,10 @@ the last line is "N passed, M failed" and the exit status is 1 on any
 failure, 77 when a client library is missing.
 """
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sluice_harness  # noqa: E402
 
 try:
     import kafka
@@ -30,24 +27,10 @@ except ImportError as e:  # pragma: no cover
     sys.exit(77)
 
 WAIT_S = 20
-PASSED = 0
-FAILED = 0
-BROKER = {}
-
-
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-        print("ok   " + what)
-    else:
-        FAILED += 1
-        print("FAIL " + what)
-    return cond
-
-
-def eq(got, want, what):
-    return check(got == want, "%s: got %r, want %r" % (what, got, want))
+CK = sluice_harness.Checks(verbose=True)
+check, eq = CK.check, CK.eq
+BROKER = sluice_harness.Broker(CK, "sl-pyadmin-", ["log.retention.check.interval.ms=200"],
+                               wait_s=WAIT_S)
 
 
 def wait_for(fn, what, timeout=WAIT_S):
@@ -65,81 +48,6 @@ def wait_for(fn, what, timeout=WAIT_S):
         time.sleep(0.2)
     print("timeout waiting for %s" % what)
     return v
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def start_broker(extra):
-    binary = os.environ.get("SLUICE_BIN")
-    if not binary or not os.access(binary, os.X_OK):
-        print("SKIP: SLUICE_BIN not set or not executable")
-        sys.exit(77)
-    d = tempfile.mkdtemp(prefix="sl-pyadmin-")
-    port = free_port()
-    conf = os.path.join(d, "server.properties")
-    data = os.path.join(d, "data")
-    os.mkdir(data)
-    with open(conf, "w") as f:
-        f.write("listeners=PLAINTEXT://127.0.0.1:%d\nlog.dirs=%s\nnum.shards=2\n"
-                "log.level=info\n" % (port, data))
-        for kv in extra:
-            f.write(kv + "\n")
-    log = open(os.path.join(d, "broker.log"), "w")
-    proc = subprocess.Popen([binary, "--config", conf], stdout=log, stderr=subprocess.STDOUT)
-    BROKER.update(dir=d, proc=proc, port=port, log=log, data=data)
-    deadline = time.time() + WAIT_S
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            fail_exit("broker exited during start-up")
-        with open(os.path.join(d, "broker.log")) as f:
-            up = "listening on " in f.read()
-        if up:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                return "127.0.0.1:%d" % port
-            except OSError:
-                pass
-        time.sleep(0.1)
-    fail_exit("broker not ready in %d s" % WAIT_S)
-
-
-def stop_broker():
-    proc = BROKER.get("proc")
-    if proc is None:
-        return None
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
-    BROKER["proc"] = None
-    return rc
-
-
-def show_log():
-    try:
-        with open(os.path.join(BROKER["dir"], "broker.log")) as f:
-            lines = f.readlines()
-        print("---- last broker log lines ----")
-        sys.stdout.write("".join(lines[-40:]))
-    except (OSError, KeyError):
-        pass
-
-
-def fail_exit(msg):
-    print("FAIL " + msg)
-    show_log()
-    stop_broker()
-    shutil.rmtree(BROKER.get("dir", "/nonexistent"), ignore_errors=True)
-    print("%d passed, %d failed" % (PASSED, FAILED + 1))
-    sys.exit(1)
 
 
 # ---------------------------------------------------------------- kafka-python
@@ -221,7 +129,6 @@ def kafka_python_part(bs):
     recs = kp_consume(bs, "kp-a", 0, 0, 1, timeout_s=2)
     eq(len(recs), 0, "kafka-python: recreated kp-a is empty")
     admin.close()
-
 
 
 # ------------------------------------------------- raw requests (kafka-python)
@@ -466,13 +373,13 @@ def confluent_part(bs):
     eq([e is None for e in errs], [True], "confluent: produce to recreated ck-a")
     msgs = ck_consume(bs, "ck-a", 0, 0, 1)
     eq([m.value() for m in msgs], [b"again"], "confluent: recreated ck-a holds only new data")
-    gone = [n for n in os.listdir(BROKER["data"]) if n.endswith("-delete")]
+    gone = [n for n in os.listdir(BROKER.data) if n.endswith("-delete")]
     eq(gone, [], "no -delete directories left")
     kadmin.close()
 
 
 def main():
-    bs = start_broker(["log.retention.check.interval.ms=200"])
+    bs = BROKER.start()
     try:
         for part in (kafka_python_part, confluent_part):
             try:
@@ -482,13 +389,12 @@ def main():
                 traceback.print_exc()
                 check(False, "%s raised %r" % (part.__name__, e))
     finally:
-        rc = stop_broker()
+        rc = BROKER.stop()
     eq(rc, 0, "broker exits 0 on SIGTERM")
-    if FAILED:
-        show_log()
-    shutil.rmtree(BROKER["dir"], ignore_errors=True)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    sys.exit(1 if FAILED else 0)
+    if CK.failed:
+        BROKER.show_log()
+    BROKER.remove_dir()
+    CK.finish()
 
 
 if __name__ == "__main__":
