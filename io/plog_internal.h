@@ -158,4 +158,22 @@ enum sl_err plog_seg_sync_now(struct plog *log, struct segment *seg);
 /* Debug-build invariant check (SL_DEBUG_ASSERT). */
 void plog_check(const struct plog *log);
 
+/*
+ * A timestamp lookup's answer for one candidate batch `h` at file position
+ * `pos` of `seg`: SL_OK with the offset and timestamp set, SL_ENOTFOUND to look
+ * at the next batch, or an error that ends the lookup.
+ */
+typedef enum sl_err plog_ts_pick_fn(const struct plog *log, const struct segment *seg,
+				    int64_t pos, const struct batch_header *h, int64_t ts_ms,
+				    int64_t *offset, int64_t *timestamp);
+
+/*
+ * Walks, in offset order, the batches whose max timestamp is >= ts_ms and
+ * that end at or after the log start offset (time index first, then batch
+ * headers), asking `pick` for each until it answers. SL_ENOTFOUND when no
+ * batch answers; SL_EIO or SL_ECORRUPT for unreadable headers.
+ */
+enum sl_err plog_timestamp_walk(struct plog *log, int64_t ts_ms, plog_ts_pick_fn *pick,
+				int64_t *offset, int64_t *timestamp);
+
 #endif

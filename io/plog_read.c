@@ -155,10 +155,10 @@ void plog_slice_release(struct plog_slice *s)
 	s->len = 0;
 }
 
-enum sl_err plog_offset_for_timestamp(struct plog *log, int64_t ts_ms, int64_t *offset,
-				      int64_t *timestamp)
+enum sl_err plog_timestamp_walk(struct plog *log, int64_t ts_ms, plog_ts_pick_fn *pick,
+				int64_t *offset, int64_t *timestamp)
 {
-	SL_ASSERT(log != NULL && offset != NULL && timestamp != NULL);
+	SL_ASSERT(log != NULL && pick != NULL && offset != NULL && timestamp != NULL);
 	for (uint32_t i = 0; i < log->seg_count; i++) {
 		const struct segment *seg = log->segs[i];
 		if (seg->max_timestamp < ts_ms || seg->next_offset <= log->start_offset)
@@ -171,14 +171,33 @@ enum sl_err plog_offset_for_timestamp(struct plog *log, int64_t ts_ms, int64_t *
 			if (err != SL_OK)
 				return err == SL_EIO ? SL_EIO : SL_ECORRUPT;
 			if (h.max_timestamp >= ts_ms && batch_last_offset(&h) >= log->start_offset) {
-				*offset = SL_MAX(h.base_offset, log->start_offset);
-				*timestamp = h.max_timestamp;
-				return SL_OK;
+				err = pick(log, seg, p, &h, ts_ms, offset, timestamp);
+				if (err != SL_ENOTFOUND)
+					return err;
 			}
 			p += (int64_t)batch_size_bytes(&h);
 		}
 	}
 	return SL_ENOTFOUND;
+}
+
+/* Batch granularity: the qualifying batch's first offset and max timestamp. */
+static enum sl_err plog_ts_pick_batch(const struct plog *log, const struct segment *seg,
+				      int64_t pos, const struct batch_header *h, int64_t ts_ms,
+				      int64_t *offset, int64_t *timestamp)
+{
+	(void)seg;
+	(void)pos;
+	(void)ts_ms;
+	*offset = SL_MAX(h->base_offset, log->start_offset);
+	*timestamp = h->max_timestamp;
+	return SL_OK;
+}
+
+enum sl_err plog_offset_for_timestamp(struct plog *log, int64_t ts_ms, int64_t *offset,
+				      int64_t *timestamp)
+{
+	return plog_timestamp_walk(log, ts_ms, plog_ts_pick_batch, offset, timestamp);
 }
 
 enum sl_err plog_max_timestamp(const struct plog *log, int64_t *timestamp, int64_t *offset)

@@ -141,39 +141,29 @@ out:
 	return err;
 }
 
+/*
+ * Record granularity for plog_timestamp_walk: the batch's answer, or, when
+ * the batch cannot be read record by record, its first offset (logged).
+ */
+static enum sl_err plog_ts_pick_record(const struct plog *log, const struct segment *seg,
+				       int64_t pos, const struct batch_header *h, int64_t ts_ms,
+				       int64_t *offset, int64_t *timestamp)
+{
+	enum sl_err err = plog_ts_batch(log, seg, pos, h, ts_ms, offset, timestamp);
+
+	if (err == SL_OK || err == SL_EIO || err == SL_ENOTFOUND)
+		return err;
+	LOG_W(log->cfg.shard_id,
+	      "plog %s: batch at %lld: %s; ListOffsets answers with its first offset", log->dir,
+	      (long long)h->base_offset, sl_err_str(err));
+	*offset = SL_MAX(h->base_offset, log->start_offset);
+	*timestamp = h->max_timestamp;
+	return SL_OK;
+}
+
 enum sl_err plog_record_for_timestamp(struct plog *log, int64_t ts_ms, int64_t *offset,
 				      int64_t *timestamp)
 {
-	SL_ASSERT(log != NULL && offset != NULL && timestamp != NULL);
 	SL_ASSERT(ts_ms >= 0);
-	for (uint32_t i = 0; i < log->seg_count; i++) {
-		const struct segment *seg = log->segs[i];
-		if (seg->max_timestamp < ts_ms || seg->next_offset <= log->start_offset)
-			continue;
-		int64_t p = segment_time_scan_start(seg, ts_ms);
-		/* Each turn passes one batch of >= BATCH_HEADER_BYTES bytes. */
-		for (int64_t n = 0; p < seg->size && n <= seg->size / BATCH_HEADER_BYTES; n++) {
-			struct batch_header h;
-			enum sl_err err = segment_read_header(seg, p, seg->size, &h);
-			if (err != SL_OK)
-				return err == SL_EIO ? SL_EIO : SL_ECORRUPT;
-			if (h.max_timestamp >= ts_ms && batch_last_offset(&h) >= log->start_offset) {
-				err = plog_ts_batch(log, seg, p, &h, ts_ms, offset, timestamp);
-				if (err == SL_OK || err == SL_EIO)
-					return err;
-				if (err != SL_ENOTFOUND) {
-					/* Unreadable at record granularity: the batch. */
-					LOG_W(log->cfg.shard_id,
-					      "plog %s: batch at %lld: %s; ListOffsets answers "
-					      "with its first offset",
-					      log->dir, (long long)h.base_offset, sl_err_str(err));
-					*offset = SL_MAX(h.base_offset, log->start_offset);
-					*timestamp = h.max_timestamp;
-					return SL_OK;
-				}
-			}
-			p += (int64_t)batch_size_bytes(&h);
-		}
-	}
-	return SL_ENOTFOUND;
+	return plog_timestamp_walk(log, ts_ms, plog_ts_pick_record, offset, timestamp);
 }
