@@ -3,7 +3,8 @@
  *
  *   api_describe_cluster_handle (connection's shard) answers from struct
  *   broker: cluster id, this node as controller and only broker (its
- *   advertised host/port and rack). v1: EndpointType 1 (brokers) is
+ *   advertised host/port and rack); in cluster mode from the catalog
+ *   snapshot: the live brokers and the controller. v1: EndpointType 1 (brokers) is
  *   served; asking for controllers (2) gets MISMATCHED_ENDPOINT_TYPE, as a
  *   Kafka broker listener answers. No authorizer: authorized operations
  *   keep the schema default (not requested / unknown).
@@ -32,6 +33,26 @@ enum sl_err api_describe_cluster_handle(struct req *rq)
 		resp.ErrorCode = DESCRIBE_CLUSTER_MISMATCHED_ENDPOINT_TYPE;
 		resp.ErrorMessage = admin_slice("The request was sent to an endpoint of type BROKER");
 		resp.ControllerId = -1;
+		req_respond(rq, &resp);
+		return SL_OK;
+	}
+	const struct catalog_snap *snap = rq->bs->snap;
+	if (snap->cluster) {
+		resp.ControllerId = snap->controller_id;
+		resp.Brokers.count = (int32_t)snap->broker_count;
+		resp.Brokers.items = req_alloc(rq, (size_t)SL_MAX(snap->broker_count, 1u) *
+						   sizeof(*resp.Brokers.items));
+		if (resp.Brokers.items == NULL)
+			return SL_ENOMEM;
+		for (uint32_t i = 0; i < snap->broker_count; i++) {
+			const struct catalog_broker *cb = &snap->brokers[i];
+			node = &resp.Brokers.items[i];
+			kafka_init_describe_cluster_response_describe_cluster_broker(node);
+			node->BrokerId = cb->id;
+			node->Host = admin_slice(cb->host);
+			node->Port = cb->port;
+			node->Rack = admin_slice(cb->rack[0] != '\0' ? cb->rack : NULL);
+		}
 		req_respond(rq, &resp);
 		return SL_OK;
 	}

@@ -1,10 +1,16 @@
 /*
  * api_metadata.c — Metadata (key 3), versions 0-12.
  *
- * Answered entirely on the connection's shard from its catalog snapshot:
- * one broker (this one, as advertised), the cluster id, controller = this
- * broker, and per topic its id (v10+) and partitions, each led by this
- * broker at leader epoch 0 with replicas = isr = [this broker].
+ * Answered entirely on the connection's shard from its catalog snapshot.
+ * Embedded single-node mode: one broker (this one, as advertised), the
+ * cluster id, controller = this broker, and per topic its id (v10+) and
+ * partitions, each led by this broker at leader epoch 0 with replicas =
+ * isr = [this broker]. Cluster mode (snap->cluster): the live brokers and
+ * the controller the controller last announced (UpdateMetadata), and per
+ * partition its leader, leader epoch, replicas and ISR; replicas that are
+ * not live brokers are listed offline (v5+); a partition whose leader is
+ * none or not live answers LEADER_NOT_AVAILABLE with leader -1, as Kafka's
+ * metadata cache does.
  *
  * Topics asked for by name that do not exist:
  *   - invalid name                         -> INVALID_TOPIC_EXCEPTION
@@ -35,8 +41,47 @@ struct metadata_ctx {
 	struct req *rq;
 	const struct MetadataRequest *req;
 	struct broker *b;
+	const struct catalog_snap *snap;
 	int32_t *node_one;      /* [node id]: replicas and isr of every partition */
 };
+
+/* Cluster mode: partition `i` of `t` from its replica state. SL_OK or SL_ENOMEM. */
+static enum sl_err metadata_partition_cluster(struct metadata_ctx *mc, const struct catalog_topic *t,
+					      int32_t i,
+					      struct MetadataResponse_MetadataResponsePartition *p)
+{
+	const struct catalog_pstate *ps = t->pstates != NULL ? &t->pstates[i] : NULL;
+	int32_t *off;
+	int32_t noff = 0;
+
+	if (ps == NULL || ps->replica_count == 0) {
+		p->ErrorCode = KERR_LEADER_NOT_AVAILABLE;
+		p->LeaderId = -1;
+		p->LeaderEpoch = -1;
+		p->ReplicaNodes.count = 0;
+		p->IsrNodes.count = 0;
+		p->OfflineReplicas.count = 0;
+		return SL_OK;
+	}
+	off = req_alloc(mc->rq, (size_t)ps->replica_count * sizeof(*off));
+	if (off == NULL)
+		return SL_ENOMEM;
+	for (uint32_t r = 0; r < ps->replica_count; r++)
+		if (catalog_snap_broker(mc->snap, ps->replicas[r]) == NULL)
+			off[noff++] = ps->replicas[r];
+	bool live = ps->leader >= 0 && catalog_snap_broker(mc->snap, ps->leader) != NULL;
+	p->ErrorCode = live ? KERR_NONE : KERR_LEADER_NOT_AVAILABLE;
+	p->LeaderId = live ? ps->leader : -1;
+	p->LeaderEpoch = ps->leader_epoch;
+	/* The response is encoded before this snapshot can go away. */
+	p->ReplicaNodes.count = ps->replica_count;
+	p->ReplicaNodes.items = (int32_t *)ps->replicas;
+	p->IsrNodes.count = ps->isr_count;
+	p->IsrNodes.items = (int32_t *)ps->isr;
+	p->OfflineReplicas.count = noff;
+	p->OfflineReplicas.items = off;
+	return SL_OK;
+}
 
 /* Fills `out` for snapshot topic `t`. SL_OK or SL_ENOMEM. */
 static enum sl_err metadata_topic_fill(struct metadata_ctx *mc, const struct catalog_topic *t,
@@ -58,8 +103,13 @@ static enum sl_err metadata_topic_fill(struct metadata_ctx *mc, const struct cat
 	for (int32_t i = 0; i < t->partition_count; i++) {
 		struct MetadataResponse_MetadataResponsePartition *p = &out->Partitions.items[i];
 		kafka_init_metadata_response_metadata_response_partition(p);
-		p->ErrorCode = KERR_NONE;
 		p->PartitionIndex = i;
+		if (mc->snap->cluster) {
+			if (metadata_partition_cluster(mc, t, i, p) != SL_OK)
+				return SL_ENOMEM;
+			continue;
+		}
+		p->ErrorCode = KERR_NONE;
 		p->LeaderId = mc->b->node_id;
 		p->LeaderEpoch = 0;
 		p->ReplicaNodes.count = 1;
@@ -99,7 +149,7 @@ enum sl_err api_metadata_handle(struct req *rq)
 	const struct MetadataRequest *req = rq->body;
 	const struct catalog_snap *snap = rq->bs->snap;
 	struct broker *b = rq->bs->b;
-	struct metadata_ctx mc = { .rq = rq, .req = req, .b = b };
+	struct metadata_ctx mc = { .rq = rq, .req = req, .b = b, .snap = snap };
 	struct MetadataResponse resp;
 	struct MetadataResponse_MetadataResponseBroker *broker;
 	bool all = req->Topics.count < 0 || (rq->api_version == 0 && req->Topics.count == 0);
@@ -124,6 +174,25 @@ enum sl_err api_metadata_handle(struct req *rq)
 	resp.ClusterId.ptr = (const uint8_t *)snap->cluster_id;
 	resp.ClusterId.len = (int32_t)strlen(snap->cluster_id);
 	resp.ControllerId = b->node_id;
+	if (snap->cluster) {
+		resp.ControllerId = snap->controller_id;
+		resp.Brokers.count = (int32_t)snap->broker_count;
+		resp.Brokers.items = req_alloc(rq, (size_t)SL_MAX(snap->broker_count, 1u) *
+						   sizeof(*resp.Brokers.items));
+		if (resp.Brokers.items == NULL)
+			return SL_ENOMEM;
+		for (uint32_t i = 0; i < snap->broker_count; i++) {
+			const struct catalog_broker *cb = &snap->brokers[i];
+			struct MetadataResponse_MetadataResponseBroker *o = &resp.Brokers.items[i];
+			kafka_init_metadata_response_metadata_response_broker(o);
+			o->NodeId = cb->id;
+			o->Host = (struct kslice){ (const uint8_t *)cb->host, (int32_t)strlen(cb->host) };
+			o->Port = cb->port;
+			o->Rack = cb->rack[0] != '\0' ?
+				  (struct kslice){ (const uint8_t *)cb->rack, (int32_t)strlen(cb->rack) } :
+				  KSLICE_NULL;
+		}
+	}
 	resp.Topics.count = n;
 	for (int32_t i = 0; i < n; i++) {
 		struct MetadataResponse_MetadataResponseTopic *out = &resp.Topics.items[i];

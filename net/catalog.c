@@ -48,6 +48,7 @@ struct catalog_entry {
 	uint32_t flags;
 	uint32_t config_count;
 	struct catalog_kv *configs;   /* CATALOG_CONFIGS_MAX slots once allocated */
+	struct catalog_pstate *pstates; /* cluster mode: [partitions], NULL until set */
 };
 
 struct catalog {
@@ -59,6 +60,11 @@ struct catalog {
 	uint32_t cap;
 	catalog_random_fn *rnd;
 	void *rnd_ctx;
+	/* cluster mode (catalog_cluster_brokers_set) */
+	bool cluster;
+	int32_t controller_id;
+	struct catalog_broker *brokers; /* sorted by id */
+	uint32_t broker_count;
 };
 
 /* ---- names ---- */
@@ -234,6 +240,7 @@ static void catalog_entry_free(struct catalog_entry *e)
 		free(e->configs[i].value);
 	}
 	free(e->configs);
+	free(e->pstates);
 	free(e->name);
 	memset(e, 0, sizeof(*e));
 }
@@ -639,6 +646,7 @@ void catalog_close(struct catalog *c)
 	for (uint32_t i = 0; i < c->count; i++)
 		catalog_entry_free(&c->topics[i]);
 	free(c->topics);
+	free(c->brokers);
 	free(c->dir);
 	free(c);
 }
@@ -660,8 +668,10 @@ uint32_t catalog_topic_count(const struct catalog *c)
 
 /* ---- mutations ---- */
 
-enum sl_err catalog_topic_create(struct catalog *c, const char *name, size_t len,
-				 int32_t partitions, uint32_t flags, struct kuuid *id_out)
+/* Both creations: `id` NULL makes a new random id. */
+static enum sl_err catalog_topic_add(struct catalog *c, const char *name, size_t len,
+				     int32_t partitions, uint32_t flags, const struct kuuid *id,
+				     struct kuuid *id_out)
 {
 	struct catalog_entry e, gone;
 	enum sl_err err;
@@ -672,6 +682,8 @@ enum sl_err catalog_topic_create(struct catalog *c, const char *name, size_t len
 	if (at >= 0) {
 		if (id_out != NULL)
 			*id_out = c->topics[at].id;
+		if (id != NULL && memcmp(c->topics[at].id.b, id->b, sizeof(id->b)) != 0)
+			return SL_EINVAL;
 		return SL_EEXIST;
 	}
 	for (uint32_t i = 0; i < c->count; i++)
@@ -680,9 +692,15 @@ enum sl_err catalog_topic_create(struct catalog *c, const char *name, size_t len
 	if (partitions < 1 || partitions > CATALOG_PARTITIONS_MAX || c->count >= CATALOG_TOPICS_MAX)
 		return SL_ERANGE;
 	memset(&e, 0, sizeof(e));
-	err = catalog_uuid_new(c, &e.id);
-	if (err != SL_OK)
-		return err;
+	if (id != NULL) {
+		if (catalog_uuid_is_zero(id) || catalog_id_used(c, id))
+			return SL_EINVAL;
+		e.id = *id;
+	} else {
+		err = catalog_uuid_new(c, &e.id);
+		if (err != SL_OK)
+			return err;
+	}
 	e.name = catalog_strndup(name, len);
 	if (e.name == NULL)
 		return SL_ENOMEM;
@@ -703,6 +721,19 @@ enum sl_err catalog_topic_create(struct catalog *c, const char *name, size_t len
 	if (id_out != NULL)
 		*id_out = e.id;
 	return SL_OK;
+}
+
+enum sl_err catalog_topic_create(struct catalog *c, const char *name, size_t len,
+				 int32_t partitions, uint32_t flags, struct kuuid *id_out)
+{
+	return catalog_topic_add(c, name, len, partitions, flags, NULL, id_out);
+}
+
+enum sl_err catalog_topic_create_id(struct catalog *c, const char *name, size_t len,
+				    int32_t partitions, uint32_t flags, const struct kuuid *id)
+{
+	SL_ASSERT(id != NULL);
+	return catalog_topic_add(c, name, len, partitions, flags, id, NULL);
 }
 
 enum sl_err catalog_topic_delete(struct catalog *c, const char *name, size_t len)
@@ -739,6 +770,15 @@ enum sl_err catalog_topic_partitions_set(struct catalog *c, const char *name, si
 		return SL_EINVAL;
 	if (partitions > CATALOG_PARTITIONS_MAX)
 		return SL_ERANGE;
+	if (e->pstates != NULL) {
+		struct catalog_pstate *ps = realloc(e->pstates, (size_t)partitions * sizeof(*ps));
+		if (ps == NULL)
+			return SL_ENOMEM;
+		memset(&ps[old], 0, (size_t)(partitions - old) * sizeof(*ps));
+		for (int32_t i = old; i < partitions; i++)
+			ps[i].leader = -1;
+		e->pstates = ps;
+	}
 	e->partitions = partitions;
 	err = catalog_persist(c);
 	if (err != SL_OK) {
@@ -861,6 +901,83 @@ out:
 	return err;
 }
 
+/* ---- cluster mode ---- */
+
+static int catalog_broker_cmp(const void *a, const void *b)
+{
+	int32_t x = ((const struct catalog_broker *)a)->id, y = ((const struct catalog_broker *)b)->id;
+	return (x > y) - (x < y);
+}
+
+enum sl_err catalog_cluster_brokers_set(struct catalog *c, const struct catalog_broker *b,
+					uint32_t n, int32_t controller_id)
+{
+	struct catalog_broker *list;
+
+	if (n > CATALOG_BROKERS_MAX)
+		return SL_ERANGE;
+	list = malloc((size_t)(n + 1) * sizeof(*list));
+	if (list == NULL)
+		return SL_ENOMEM;
+	if (n > 0)
+		memcpy(list, b, (size_t)n * sizeof(*list));
+	qsort(list, n, sizeof(*list), catalog_broker_cmp);
+	for (uint32_t i = 0; i < n; i++) {
+		if (i > 0 && list[i].id == list[i - 1].id) {
+			free(list);
+			return SL_EINVAL;
+		}
+		list[i].host[CATALOG_HOST_MAX - 1] = '\0';
+		list[i].rack[CATALOG_RACK_MAX - 1] = '\0';
+	}
+	free(c->brokers);
+	c->brokers = list;
+	c->broker_count = n;
+	c->controller_id = controller_id;
+	c->cluster = true;
+	c->version++;
+	return SL_OK;
+}
+
+enum sl_err catalog_pstate_set(struct catalog *c, const char *name, size_t len,
+			       int32_t partition, const struct catalog_pstate *st)
+{
+	int64_t at = catalog_find(c, name, len);
+
+	if (at < 0)
+		return SL_ENOTFOUND;
+	struct catalog_entry *e = &c->topics[at];
+	if (partition < 0 || partition >= e->partitions || st->replica_count > CATALOG_REPLICAS_MAX ||
+	    st->isr_count > CATALOG_REPLICAS_MAX)
+		return SL_ERANGE;
+	if (e->pstates == NULL) {
+		e->pstates = calloc((size_t)e->partitions, sizeof(*e->pstates));
+		if (e->pstates == NULL)
+			return SL_ENOMEM;
+		for (int32_t i = 0; i < e->partitions; i++)
+			e->pstates[i].leader = -1;
+	}
+	e->pstates[partition] = *st;
+	c->version++;
+	return SL_OK;
+}
+
+const struct catalog_broker *catalog_snap_broker(const struct catalog_snap *s, int32_t id)
+{
+	uint32_t lo = 0, hi = s->broker_count;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (s->brokers[mid].id == id)
+			return &s->brokers[mid];
+		if (s->brokers[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 /* ---- snapshots ---- */
 
 /* The topic array being indexed by catalog_snap_sort_ids (qsort has no context). */
@@ -920,10 +1037,12 @@ static void catalog_snap_sort_ids(struct catalog_snap *s)
 enum sl_err catalog_snapshot(const struct catalog *c, struct catalog_snap **out)
 {
 	struct catalog_snap *s;
-	size_t blob = 0, cfgs = 0, at = 0, ci = 0;
+	size_t blob = 0, cfgs = 0, at = 0, ci = 0, pss = 0, pi = 0;
 
 	*out = NULL;
 	for (uint32_t i = 0; i < c->count; i++) {
+		if (c->topics[i].pstates != NULL)
+			pss += (size_t)c->topics[i].partitions;
 		blob += c->topics[i].name_len + 1;
 		for (uint32_t k = 0; k < c->topics[i].config_count; k++)
 			blob += strlen(c->topics[i].configs[k].key) +
@@ -937,16 +1056,31 @@ enum sl_err catalog_snapshot(const struct catalog *c, struct catalog_snap **out)
 	s->by_id = calloc(c->count + 1, sizeof(*s->by_id));
 	s->blob = malloc(blob + 1);
 	s->config_store = calloc(cfgs + 1, sizeof(*s->config_store));
-	if (s->topics == NULL || s->by_id == NULL || s->blob == NULL || s->config_store == NULL) {
+	s->pstate_store = malloc((pss + 1) * sizeof(*s->pstate_store));
+	s->brokers = malloc((size_t)(c->broker_count + 1) * sizeof(*s->brokers));
+	if (s->topics == NULL || s->by_id == NULL || s->blob == NULL || s->config_store == NULL ||
+	    s->pstate_store == NULL || s->brokers == NULL) {
 		catalog_snap_free(s);
 		return SL_ENOMEM;
 	}
 	s->version = c->version;
 	memcpy(s->cluster_id, c->cluster_id, sizeof(s->cluster_id));
 	s->topic_count = c->count;
+	s->cluster = c->cluster;
+	s->controller_id = c->cluster ? c->controller_id : -1;
+	s->broker_count = c->broker_count;
+	if (c->broker_count > 0)
+		memcpy(s->brokers, c->brokers, (size_t)c->broker_count * sizeof(*s->brokers));
 	for (uint32_t i = 0; i < c->count; i++) {
 		const struct catalog_entry *e = &c->topics[i];
 		struct catalog_topic *t = &s->topics[i];
+		t->pstates = NULL;
+		if (e->pstates != NULL) {
+			memcpy(&s->pstate_store[pi], e->pstates,
+			       (size_t)e->partitions * sizeof(*e->pstates));
+			t->pstates = &s->pstate_store[pi];
+			pi += (size_t)e->partitions;
+		}
 		memcpy(s->blob + at, e->name, e->name_len + 1);
 		t->name = s->blob + at;
 		at += e->name_len + 1;
@@ -966,7 +1100,7 @@ enum sl_err catalog_snapshot(const struct catalog *c, struct catalog_snap **out)
 			at += vl;
 		}
 	}
-	SL_ASSERT(at == blob && ci == cfgs);
+	SL_ASSERT(at == blob && ci == cfgs && pi == pss);
 	catalog_snap_sort_ids(s);
 	*out = s;
 	return SL_OK;
@@ -980,6 +1114,8 @@ void catalog_snap_free(struct catalog_snap *s)
 	free(s->by_id);
 	free(s->blob);
 	free(s->config_store);
+	free(s->pstate_store);
+	free(s->brokers);
 	free(s);
 }
 

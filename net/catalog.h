@@ -60,12 +60,43 @@
 #define CATALOG_FILE_BYTES_MAX (64u << 20)
 #define CATALOG_ID_CHARS 22              /* base64url of 16 bytes, no padding */
 
+#define CATALOG_REPLICAS_MAX 16          /* replicas of one partition (cluster mode) */
+#define CATALOG_BROKERS_MAX 1024
+#define CATALOG_HOST_MAX 256
+#define CATALOG_RACK_MAX 64
+
 /* Topic flags. */
 #define CATALOG_TOPIC_INTERNAL (1u << 0)  /* __consumer_offsets, __transaction_state */
 
 struct catalog_config_entry {
 	const char *key;
 	const char *value;
+};
+
+/*
+ * Cluster mode: one live broker, as the controller last described the
+ * cluster to this broker (UpdateMetadata).
+ */
+struct catalog_broker {
+	int32_t id;
+	int32_t port;
+	char host[CATALOG_HOST_MAX];   /* NUL-terminated */
+	char rack[CATALOG_RACK_MAX];   /* "" = no rack */
+};
+
+/*
+ * Cluster mode: one partition's replica state as the controller last told
+ * this broker (LeaderAndIsr / UpdateMetadata). Not persisted: a broker
+ * learns it again from the controller after a restart, as Kafka's do.
+ */
+struct catalog_pstate {
+	int32_t leader;             /* broker id; -1: no leader */
+	int32_t leader_epoch;
+	int32_t partition_epoch;    /* version of the partition's state znode */
+	uint8_t replica_count;      /* 0: not known yet */
+	uint8_t isr_count;
+	int32_t replicas[CATALOG_REPLICAS_MAX];   /* assignment order */
+	int32_t isr[CATALOG_REPLICAS_MAX];
 };
 
 /* One topic in a snapshot; every pointer points into the snapshot. */
@@ -77,6 +108,9 @@ struct catalog_topic {
 	uint32_t flags;
 	uint32_t config_count;
 	const struct catalog_config_entry *configs;
+	/* Cluster mode: [partition_count], NULL until the controller told
+	 * this broker about the topic's partitions. */
+	const struct catalog_pstate *pstates;
 };
 
 struct catalog_snap {
@@ -87,6 +121,14 @@ struct catalog_snap {
 	uint32_t *by_id;                /* indices into topics, sorted by id */
 	char *blob;                     /* names, keys and values */
 	struct catalog_config_entry *config_store;
+	/* Cluster mode (zookeeper.connect set): the live brokers sorted by id
+	 * and the controller; `cluster` false = embedded single-node mode,
+	 * where this broker leads every partition alone. */
+	bool cluster;
+	int32_t controller_id;          /* -1: unknown */
+	uint32_t broker_count;
+	struct catalog_broker *brokers;
+	struct catalog_pstate *pstate_store;
 	uint32_t holders;               /* publisher's bookkeeping (broker.c) */
 };
 
@@ -123,6 +165,16 @@ uint32_t catalog_topic_count(const struct catalog *c);
 enum sl_err catalog_topic_create(struct catalog *c, const char *name, size_t len,
 				 int32_t partitions, uint32_t flags, struct kuuid *id_out);
 
+/*
+ * Cluster mode: creates topic `name` with the id the controller gave it
+ * (from ZooKeeper), persisting. SL_OK; SL_EEXIST (a topic of that name with
+ * the same id exists); SL_EINVAL (invalid name, zero id, or the name or id
+ * is taken by another topic: the caller deletes the stale one first);
+ * SL_ERANGE; SL_EIO; SL_ENOMEM.
+ */
+enum sl_err catalog_topic_create_id(struct catalog *c, const char *name, size_t len,
+				    int32_t partitions, uint32_t flags, const struct kuuid *id);
+
 /* Removes topic `name`, persisting. SL_OK, SL_ENOTFOUND, SL_EIO, SL_ENOMEM. */
 enum sl_err catalog_topic_delete(struct catalog *c, const char *name, size_t len);
 
@@ -143,6 +195,23 @@ enum sl_err catalog_topic_partitions_set(struct catalog *c, const char *name, si
 enum sl_err catalog_topic_config_set(struct catalog *c, const char *name, size_t len,
 				     const char *key, const char *value);
 
+/*
+ * Cluster mode: replaces the live broker list (`n` brokers, any order; ids
+ * unique) and the controller id, and turns the catalog's snapshots into
+ * cluster snapshots. Not persisted. SL_OK, SL_EINVAL (duplicate id),
+ * SL_ERANGE (more than CATALOG_BROKERS_MAX), SL_ENOMEM.
+ */
+enum sl_err catalog_cluster_brokers_set(struct catalog *c, const struct catalog_broker *b,
+					uint32_t n, int32_t controller_id);
+
+/*
+ * Cluster mode: sets partition `partition` of topic `name`'s replica
+ * state. Not persisted. SL_OK, SL_ENOTFOUND (no topic), SL_ERANGE
+ * (partition out of range, counts above CATALOG_REPLICAS_MAX), SL_ENOMEM.
+ */
+enum sl_err catalog_pstate_set(struct catalog *c, const char *name, size_t len,
+			       int32_t partition, const struct catalog_pstate *st);
+
 /* An immutable copy of the catalog. SL_OK or SL_ENOMEM. */
 enum sl_err catalog_snapshot(const struct catalog *c, struct catalog_snap **out);
 void catalog_snap_free(struct catalog_snap *s);
@@ -152,6 +221,9 @@ const struct catalog_topic *catalog_snap_find(const struct catalog_snap *s, cons
 					      size_t len);
 const struct catalog_topic *catalog_snap_find_id(const struct catalog_snap *s,
 						 const struct kuuid *id);
+
+/* Cluster mode: the live broker `id` in snapshot `s`, NULL when absent. */
+const struct catalog_broker *catalog_snap_broker(const struct catalog_snap *s, int32_t id);
 
 /* Kafka's rule: 1..249 chars of [a-zA-Z0-9._-], and not "." or "..". */
 bool catalog_name_valid(const char *name, size_t len);

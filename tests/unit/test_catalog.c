@@ -2,7 +2,9 @@
  * test_catalog.c — the topics catalog (net/catalog.h): Kafka's topic-name
  * rules, the id text form, creation/deletion/config with persistence and
  * reload, snapshots and their lookups, refusal of corrupt files, rollback
- * when the file cannot be written, partition.metadata.
+ * when the file cannot be written, partition.metadata; cluster mode:
+ * topics created with the controller's id, the broker list and partition
+ * replica states carried by snapshots but not persisted.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -366,6 +368,94 @@ static void test_partition_metadata(void **state)
 	tmpdir_remove(&d);
 }
 
+static void test_cluster_state(void **state)
+{
+	struct tmpdir d;
+	struct rnd r = { 0 };
+	struct catalog *c;
+	struct catalog_snap *s;
+	struct kuuid id, other;
+	struct catalog_broker br[3];
+	struct catalog_pstate ps;
+
+	(void)state;
+	tmpdir_make(&d);
+	assert_int_equal(catalog_open(&c, d.path, rnd_fn, &r), SL_OK);
+	memset(&id, 0, sizeof(id));
+	assert_int_equal(catalog_topic_create_id(c, "t", 1, 3, 0, &id), SL_EINVAL);  /* zero id */
+	id.b[0] = 0x11;
+	id.b[15] = 0x22;
+	other = id;
+	other.b[1] = 0x33;
+	assert_int_equal(catalog_topic_create_id(c, "t", 1, 3, 0, &id), SL_OK);
+	assert_int_equal(catalog_topic_create_id(c, "t", 1, 3, 0, &id), SL_EEXIST);
+	assert_int_equal(catalog_topic_create_id(c, "t", 1, 3, 0, &other), SL_EINVAL);
+	assert_int_equal(catalog_topic_create_id(c, "u", 1, 3, 0, &id), SL_EINVAL);  /* id taken */
+
+	/* Single-node snapshots carry no cluster state. */
+	assert_int_equal(catalog_snapshot(c, &s), SL_OK);
+	assert_false(s->cluster);
+	assert_int_equal(s->broker_count, 0);
+	assert_null(s->topics[0].pstates);
+	catalog_snap_free(s);
+
+	memset(br, 0, sizeof(br));
+	br[0].id = 3; br[0].port = 9093; strcpy(br[0].host, "h3");
+	br[1].id = 1; br[1].port = 9091; strcpy(br[1].host, "h1"); strcpy(br[1].rack, "r1");
+	br[2].id = 2; br[2].port = 9092; strcpy(br[2].host, "h2");
+	assert_int_equal(catalog_cluster_brokers_set(c, br, 3, 2), SL_OK);
+	br[2].id = 3;
+	assert_int_equal(catalog_cluster_brokers_set(c, br, 3, 2), SL_EINVAL);      /* duplicate */
+	assert_int_equal(catalog_cluster_brokers_set(c, br, CATALOG_BROKERS_MAX + 1, 2), SL_ERANGE);
+
+	memset(&ps, 0, sizeof(ps));
+	ps.leader = 2; ps.leader_epoch = 7; ps.partition_epoch = 9;
+	ps.replica_count = 3; ps.replicas[0] = 2; ps.replicas[1] = 3; ps.replicas[2] = 4;
+	ps.isr_count = 2; ps.isr[0] = 2; ps.isr[1] = 3;
+	assert_int_equal(catalog_pstate_set(c, "t", 1, 1, &ps), SL_OK);
+	assert_int_equal(catalog_pstate_set(c, "t", 1, 3, &ps), SL_ERANGE);
+	assert_int_equal(catalog_pstate_set(c, "nope", 4, 0, &ps), SL_ENOTFOUND);
+	ps.replica_count = CATALOG_REPLICAS_MAX + 1;
+	assert_int_equal(catalog_pstate_set(c, "t", 1, 0, &ps), SL_ERANGE);
+	assert_int_equal(catalog_topic_partitions_set(c, "t", 1, 5), SL_OK);
+
+	assert_int_equal(catalog_snapshot(c, &s), SL_OK);
+	assert_true(s->cluster);
+	assert_int_equal(s->controller_id, 2);
+	assert_int_equal(s->broker_count, 3);
+	assert_int_equal(s->brokers[0].id, 1);          /* sorted by id */
+	assert_string_equal(s->brokers[0].rack, "r1");
+	assert_non_null(catalog_snap_broker(s, 3));
+	assert_string_equal(catalog_snap_broker(s, 3)->host, "h3");
+	assert_null(catalog_snap_broker(s, 4));
+	const struct catalog_topic *t = catalog_snap_find(s, "t", 1);
+	assert_non_null(t);
+	assert_int_equal(t->partition_count, 5);
+	assert_non_null(t->pstates);
+	assert_int_equal(t->pstates[0].leader, -1);     /* never set */
+	assert_int_equal(t->pstates[0].replica_count, 0);
+	assert_int_equal(t->pstates[1].leader, 2);
+	assert_int_equal(t->pstates[1].leader_epoch, 7);
+	assert_int_equal(t->pstates[1].partition_epoch, 9);
+	assert_int_equal(t->pstates[1].isr_count, 2);
+	assert_int_equal(t->pstates[1].replicas[2], 4);
+	assert_int_equal(t->pstates[4].leader, -1);     /* grown */
+	catalog_snap_free(s);
+	catalog_close(c);
+
+	/* Reopened: the topic and its id are back, the cluster state is not. */
+	assert_int_equal(catalog_open(&c, d.path, rnd_fn, &r), SL_OK);
+	assert_int_equal(catalog_snapshot(c, &s), SL_OK);
+	assert_false(s->cluster);
+	t = catalog_snap_find(s, "t", 1);
+	assert_non_null(t);
+	assert_memory_equal(t->id.b, id.b, 16);
+	assert_null(t->pstates);
+	catalog_snap_free(s);
+	catalog_close(c);
+	tmpdir_remove(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_files),
 		cmocka_unit_test(test_write_failure_rolls_back),
 		cmocka_unit_test(test_partition_metadata),
+		cmocka_unit_test(test_cluster_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
