@@ -18,6 +18,7 @@ static const char *const sl_err_names[SL_ERR_COUNT] = {
 	[SL_ENOTFOUND] = "not found",
 	[SL_EEXIST] = "already exists",
 	[SL_ECLOSED] = "closed",
+	[SL_ETIMEDOUT] = "timed out",
 };
 
 const char *sl_err_str(enum sl_err err)

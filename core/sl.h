@@ -25,6 +25,7 @@ enum sl_err {
 	SL_ENOTFOUND,   /* no such file, key or entry */
 	SL_EEXIST,      /* already exists */
 	SL_ECLOSED,     /* the object is shutting down */
+	SL_ETIMEDOUT,   /* a deadline passed before an answer */
 	SL_ERR_COUNT,
 };
 
