@@ -49,7 +49,7 @@ static void offset_commit_applied(struct coord *c, struct coord_call *call, int1
 	struct oc_op *op = call->arg;
 	struct coord_group *cg = coord_group_get(c, call->group, call->group_len, call->partition,
 						 true);
-	int64_t ts = coord_wall_ms();
+	int64_t ts = coord_wall(c);
 
 	if (err != KERR_NONE || cg == NULL) {
 		oc_for_pending(r, &op->resp, KERR_COORDINATOR_NOT_AVAILABLE);
@@ -111,7 +111,7 @@ static void offset_commit_on_owner(struct coord *c, struct coord_call *call)
 		coord_call_reply(c, call);
 		return;
 	}
-	int64_t ts = coord_wall_ms();
+	int64_t ts = coord_wall(c);
 	for (int32_t t = 0; t < r->Topics.count; t++) {
 		const struct OffsetCommitRequest_OffsetCommitRequestTopic *rt = &r->Topics.items[t];
 		for (int32_t i = 0; i < rt->Partitions.count; i++) {

@@ -128,7 +128,8 @@ static void coord_group_timer_fn(struct timer *t, void *ctx)
 
 	(void)ctx;
 	group_tick(cg->g, coord_now_ms(cg->c));
-	coord_offsets_expire(cg);
+	if (coord_offsets_expire(cg))
+		return;   /* removed */
 	coord_group_touch(cg);
 }
 
@@ -169,7 +170,7 @@ struct coord_group *coord_group_get(struct coord *c, const char *id, int32_t len
 	}
 	cg->c = c;
 	cg->partition = partition;
-	cg->empty_since_wall_ms = coord_wall_ms();
+	cg->empty_since_wall_ms = coord_wall(c);
 	timer_init(&cg->t, coord_group_timer_fn);
 	cg->next = c->buckets[b];
 	c->buckets[b] = cg;
@@ -445,6 +446,14 @@ int16_t coord_call_send_to(struct broker_shard *bs, struct coord_call *call, uin
 
 /* ---- routing and __consumer_offsets ---- */
 
+const char *coord_topic_override(const struct catalog_topic *t, const char *key)
+{
+	for (uint32_t i = 0; i < t->config_count; i++)
+		if (strcmp(t->configs[i].key, key) == 0)
+			return t->configs[i].value;
+	return NULL;
+}
+
 struct coord_create {
 	struct broker_create bc;
 	struct broker_create_topic t;
@@ -467,10 +476,43 @@ static void coord_create_done(struct broker_shard *bs, struct broker_create *bc)
 }
 
 /*
- * Creates __consumer_offsets in the catalog with its overrides: no
- * time or size retention (compaction, which Kafka uses for this topic,
- * is not done yet, so nothing may be deleted by age) and
- * offsets.topic.segment.bytes. Runs on: shard 0 (broker_topics_create).
+ * Sets the overrides Kafka gives __consumer_offsets (its
+ * offsetsTopicConfigs): cleanup.policy=compact, segment.bytes =
+ * offsets.topic.segment.bytes and compression.type=producer (the
+ * coordinator writes uncompressed batches: offsets.topic.compression.codec
+ * none). With `only_missing`, a key already overridden is left alone (the
+ * migration of a topic made by an older version must not undo an
+ * operator's IncrementalAlterConfigs). Returns the number of keys set, or
+ * -1 when the catalog refused a write. Runs on: shard 0.
+ */
+static int coord_topic_overrides(struct broker_shard *bs0, const struct catalog_topic *t,
+				 bool only_missing)
+{
+	struct catalog *cat = bs0->b->catalog;
+	const char *name = COORD_OFFSETS_TOPIC;
+	size_t len = strlen(name);
+	char seg[32];
+	int set = 0;
+
+	snprintf(seg, sizeof(seg), "%d", bs0->b->config->offsets_topic_segment_bytes);
+	const char *const kv[][2] = {
+		{ "cleanup.policy", "compact" },
+		{ "segment.bytes", seg },
+		{ "compression.type", "producer" },
+	};
+	for (size_t i = 0; i < SL_ARRAY_LEN(kv); i++) {
+		if (only_missing && t != NULL && coord_topic_override(t, kv[i][0]) != NULL)
+			continue;
+		if (catalog_topic_config_set(cat, name, len, kv[i][0], kv[i][1]) != SL_OK)
+			return -1;
+		set++;
+	}
+	return set;
+}
+
+/*
+ * Creates __consumer_offsets in the catalog with Kafka's overrides
+ * (coord_topic_overrides). Runs on: shard 0 (broker_topics_create).
  */
 static uint32_t coord_topic_create_on_ctl(struct broker_shard *bs0, struct broker_create *bc)
 {
@@ -478,7 +520,6 @@ static uint32_t coord_topic_create_on_ctl(struct broker_shard *bs0, struct broke
 	struct catalog *cat = bs0->b->catalog;
 	const char *name = COORD_OFFSETS_TOPIC;
 	size_t len = strlen(name);
-	char seg[32];
 
 	SL_ASSERT(bs0->sh->id == 0);
 	enum sl_err err = catalog_topic_create(cat, name, len, cc->t.partitions,
@@ -487,20 +528,67 @@ static uint32_t coord_topic_create_on_ctl(struct broker_shard *bs0, struct broke
 		cc->t.error_code = KERR_TOPIC_ALREADY_EXISTS;
 		return 0;
 	}
-	snprintf(seg, sizeof(seg), "%d", bs0->b->config->offsets_topic_segment_bytes);
-	if (err == SL_OK)
-		err = catalog_topic_config_set(cat, name, len, "retention.ms", "-1");
-	if (err == SL_OK)
-		err = catalog_topic_config_set(cat, name, len, "retention.bytes", "-1");
-	if (err == SL_OK)
-		err = catalog_topic_config_set(cat, name, len, "segment.bytes", seg);
-	if (err != SL_OK) {
+	if (err != SL_OK || coord_topic_overrides(bs0, NULL, false) < 0) {
 		cc->t.error_code = KERR_KAFKA_STORAGE_ERROR;
 		(void)catalog_topic_delete(cat, name, len);
 		return 0;
 	}
 	cc->t.error_code = KERR_NONE;
 	return 1;
+}
+
+/*
+ * Migration of a __consumer_offsets made before it was compacted (no
+ * cleanup.policy override): adds the missing overrides. Idempotent, so
+ * shards racing to start it are harmless. Runs on: shard 0.
+ */
+static uint32_t coord_topic_migrate_on_ctl(struct broker_shard *bs0, struct broker_create *bc)
+{
+	struct coord_create *cc = (struct coord_create *)bc;
+	const struct catalog_topic *t = catalog_snap_find(bs0->snap, COORD_OFFSETS_TOPIC,
+							  strlen(COORD_OFFSETS_TOPIC));
+
+	SL_ASSERT(bs0->sh->id == 0);
+	if (t == NULL || coord_topic_override(t, "cleanup.policy") != NULL) {
+		cc->t.error_code = KERR_NONE;
+		return 0;
+	}
+	int set = coord_topic_overrides(bs0, t, true);
+	cc->t.error_code = set < 0 ? KERR_KAFKA_STORAGE_ERROR : KERR_NONE;
+	if (set > 0)
+		LOG_I(bs0->sh->id, "coord: %s made by an older version: added cleanup.policy=compact",
+		      COORD_OFFSETS_TOPIC);
+	return set > 0 ? (uint32_t)set : 0;
+}
+
+static void coord_migrate_done(struct broker_shard *bs, struct broker_create *bc)
+{
+	struct coord_create *cc = (struct coord_create *)bc;
+
+	if (cc->t.error_code != KERR_NONE)
+		LOG_W(bs->sh->id, "coord: cannot migrate %s: error %d", COORD_OFFSETS_TOPIC,
+		      cc->t.error_code);
+	free(cc);
+}
+
+/* Starts the migration once per shard when the topic lacks cleanup.policy. */
+static void coord_topic_migrate(struct broker_shard *bs, const struct catalog_topic *t)
+{
+	struct coord *c = coord_of(bs);
+
+	if (c == NULL || c->migrated || coord_topic_override(t, "cleanup.policy") != NULL)
+		return;
+	struct coord_create *cc = calloc(1, sizeof(*cc));
+	if (cc == NULL)
+		return;
+	cc->bc.count = 0;
+	cc->bc.done = coord_migrate_done;
+	cc->bc.mutate = coord_topic_migrate_on_ctl;
+	if (broker_topics_create(bs, &cc->bc) != SL_OK) {
+		free(cc);
+		return;
+	}
+	c->migrated = true;
 }
 
 /* Starts creating __consumer_offsets (once per shard at a time). */
@@ -536,6 +624,7 @@ int16_t coord_route(struct broker_shard *bs, const char *group, size_t len, uint
 		coord_topic_create(bs);
 		return KERR_COORDINATOR_NOT_AVAILABLE;
 	}
+	coord_topic_migrate(bs, t);
 	/* the partition count of the existing topic decides (Kafka reads it too) */
 	*partition = coord_partition_for(group, len, t->partition_count);
 	*shard = partition_owner(&t->id, *partition, bs->b->shard_count);

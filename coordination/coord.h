@@ -19,8 +19,12 @@
  *
  * __consumer_offsets is created (offsets.topic.num.partitions partitions,
  * flagged internal, never through Metadata auto-creation) on the first
- * group request that finds it missing; until it exists group requests
- * answer COORDINATOR_NOT_AVAILABLE, as Kafka does while it loads.
+ * group request that finds it missing, with Kafka's overrides
+ * cleanup.policy=compact, segment.bytes = offsets.topic.segment.bytes,
+ * compression.type=producer; until it exists group requests answer
+ * COORDINATOR_NOT_AVAILABLE, as Kafka does while it loads. A topic made by
+ * an older version (no cleanup.policy override) gets the missing overrides
+ * on first use (once per shard; the mutation on shard 0 is idempotent).
  *
  * States of a shard's coordinator: (none) --first call, coord_of-->
  * RUNNING --coord_shard_stop (broker_shard_stop)--> gone: held requests
@@ -71,7 +75,10 @@ struct coord_group {
 	struct coord_offset *offs;
 	uint32_t off_count;
 	uint32_t off_cap;
-	int64_t empty_since_wall_ms;     /* offsets expire retention after max(this, commit) */
+	int64_t empty_since_wall_ms;     /* EMPTY since (wall ms): a group with a protocol type
+	                                  * expires offsets retention after max(this, commit);
+	                                  * a standalone one after the commit (KIP-211) */
+	bool has_meta;                   /* group metadata written / loaded (not a tombstone) */
 	uint32_t appends;                /* appends in flight (the group waits for them) */
 	struct coord_group *next;        /* bucket chain */
 };
@@ -86,7 +93,13 @@ struct coord {
 	int32_t partitions;              /* offsets.topic.num.partitions */
 	uint8_t *loaded;                 /* [partitions]: state rebuilt from the log */
 	bool creating;                   /* __consumer_offsets creation in flight */
+	bool migrated;                   /* cleanup.policy migration started (once) */
 	struct coord_append *appends;    /* in flight (coord_log.c) */
+	/* tests only (NULL in the broker): the wall clock, and a sink taking
+	 * every appended batch instead of the partition */
+	int64_t (*wall_fn)(struct coord *c);
+	void (*append_sink)(struct coord *c, int32_t p, const uint8_t *batch, size_t len);
+	void *test_ctx;
 };
 
 /* Owner-side work of a call; ends with coord_call_reply (now or later). */
@@ -136,6 +149,10 @@ int32_t coord_java_hash(const char *s, size_t len);
  */
 int16_t coord_route(struct broker_shard *bs, const char *group, size_t len, uint32_t *shard,
 		    int32_t *partition);
+
+/* The value of topic t's override `key`, or NULL. */
+struct catalog_topic;
+const char *coord_topic_override(const struct catalog_topic *t, const char *key);
 
 /*
  * Sends `call` (rq, group, on_owner, done filled) to the group's owner.

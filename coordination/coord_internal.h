@@ -28,9 +28,27 @@ void coord_group_changed(void *ctx, struct group *g);
  */
 enum sl_err coord_load(struct coord *c, int32_t p);
 
-/* Offset expiry (offsets.retention.minutes) of an EMPTY group. */
-void coord_offsets_expire(struct coord_group *cg);
+/*
+ * Rebuilds partition p's groups from `log` (coord_load's work, callable
+ * from tests): applies every record from the log's start, then drops
+ * groups left with neither metadata nor offsets and arms the timers.
+ * *records (may be NULL) gets the number of records read.
+ */
+struct plog;
+enum sl_err coord_load_log(struct coord *c, int32_t p, struct plog *log, uint64_t *records);
+
+/*
+ * Offset expiry (offsets.retention.minutes, KIP-211) of an EMPTY group:
+ * writes tombstones for the expired offsets; a group left without offsets
+ * is removed (group tombstone, freed: returns true, cg is gone).
+ */
+bool coord_offsets_expire(struct coord_group *cg);
+/* When coord_offsets_expire has work next (shard clock ms, rounded up to
+ * offsets.retention.check.interval.ms), or INT64_MAX. */
 int64_t coord_offsets_next_expiry(struct coord_group *cg);
+
+/* The wall clock of `c` (c->wall_fn in tests), ms. */
+int64_t coord_wall(struct coord *c);
 
 /* Handlers (coordination/api_*.c). */
 enum sl_err api_find_coordinator_handle(struct req *rq);

@@ -22,13 +22,26 @@
  * no producer id. Offsets answer only after their append completed
  * (coord_log_append's done).
  *
- * Load (coord_load): the first call for partition p on its owner scans
- * p's log from its start (plog_scan, pread each batch, walk its records),
- * applying records in offset order: later commits replace earlier ones,
- * tombstones delete. Group metadata restores the generation and protocol
- * type only; members are not restored (they rejoin after a restart, as
- * they would after their session timeout in Kafka). Compressed batches
- * (never written here) are skipped with a warning.
+ * Group metadata is written when a rebalance completes (the leader's
+ * SyncGroup: STABLE with every member's subscription and assignment) and
+ * when the group becomes EMPTY (no members), as Kafka does.
+ *
+ * Load (coord_load / coord_load_log): the first call for partition p on
+ * its owner scans p's log from its start (plog_scan, pread each batch,
+ * walk its records), applying records in offset order. The log may be
+ * compacted (__consumer_offsets has cleanup.policy=compact): offsets have
+ * gaps, batches may hold zero records, tombstones may be gone. So each
+ * record only sets or clears the state of its own key: an offset key its
+ * offset, a group key the group's metadata (group_restore: STABLE with the
+ * stored generation, protocol, leader and members, sessions starting now;
+ * EMPTY without members; a group tombstone clears the metadata but not
+ * the offsets, which have their own tombstones). A group is kept when it
+ * has metadata or offsets. The rebuilt state therefore depends only on
+ * each key's latest record: what compaction keeps. Compressed batches
+ * (never written here) are skipped with a warning; record versions beyond
+ * those written here (flexible v4) are ignored.
+ *
+ * Offset expiry (KIP-211): see coord_offsets_expire.
  *
  * In-flight appends at shutdown: coord_shard_stop orphans them
  * (coord_log_orphan); their completion then answers
@@ -52,7 +65,6 @@
 #include "log.h"
 #include "partition.h"
 
-#define COORD_LOAD_BATCHES_MAX (1u << 30)
 #define COORD_LOAD_BATCH_BYTES_MAX (64u << 20)
 
 int64_t coord_wall_ms(void)
@@ -249,8 +261,8 @@ static void coord_append_done(struct partition_append *pa)
 
 static struct partition *coord_partition(struct coord *c, int32_t p)
 {
-	const struct catalog_topic *t = catalog_snap_find(c->bs->snap, COORD_OFFSETS_TOPIC,
-							  strlen(COORD_OFFSETS_TOPIC));
+	const struct catalog_topic *t = c->bs->snap == NULL ? NULL :
+		catalog_snap_find(c->bs->snap, COORD_OFFSETS_TOPIC, strlen(COORD_OFFSETS_TOPIC));
 
 	if (t == NULL || p < 0 || p >= t->partition_count)
 		return NULL;
@@ -265,6 +277,16 @@ void coord_log_append(struct coord *c, int32_t p, struct coord_batch *cb, struct
 	struct partition *part = coord_partition(c, p);
 	int16_t err = KERR_NONE;
 
+	if (c->append_sink != NULL && ap != NULL && len > 0) {
+		/* tests: the batch goes to the sink instead of a partition */
+		free(ap);
+		c->append_sink(c, p, cb->mem, len);
+		free(cb->mem);
+		cb->mem = NULL;
+		if (done != NULL)
+			done(c, call, KERR_NONE);
+		return;
+	}
 	if (ap == NULL || len == 0 || part == NULL) {
 		free(ap);
 		free(cb->mem);
@@ -340,7 +362,8 @@ void coord_group_changed(void *ctx, struct group *g)
 		      "rebalance took %lld ms", g->group_id, g->generation, g->member_count,
 		      g->protocol_name, (long long)(now - g->rebalance_start_ms));
 	if (g->state == GROUP_EMPTY)
-		cg->empty_since_wall_ms = coord_wall_ms();
+		cg->empty_since_wall_ms = coord_wall(c);
+	cg->has_meta = true;
 	size_t vlen = coord_value_group_bytes(g);
 	struct coord_buf val = { malloc(vlen), 0, vlen, false };
 	if (val.p == NULL || coord_batch_init(&cb, vlen + sizeof(kbuf) + 128) != SL_OK) {
@@ -348,7 +371,7 @@ void coord_group_changed(void *ctx, struct group *g)
 		return;
 	}
 	coord_key_group(&key, g->group_id, (int32_t)strlen(g->group_id));
-	coord_value_group(&val, g, coord_wall_ms());
+	coord_value_group(&val, g, coord_wall(c));
 	if (coord_batch_add(&cb, &key, &val) != SL_OK)
 		coord_batch_free(&cb);
 	else
@@ -414,14 +437,92 @@ static const char *kr_str(struct coord_reader *r, int32_t *len)
 	return s;
 }
 
+/* bytes (int32 length, -1 = null): *len -1 for null. */
+static const uint8_t *kr_bytes(struct coord_reader *r, int32_t *len)
+{
+	int32_t n = kr_i32(r);
+
+	*len = -1;
+	if (r->err || n < 0)
+		return NULL;
+	if (r->end - r->p < n) {
+		r->err = true;
+		return NULL;
+	}
+	const uint8_t *p = r->p;
+	r->p += n;
+	*len = n;
+	return p;
+}
+
+/*
+ * Parses GroupMetadataValue v0-v3 into *out (strings point into the
+ * value); out->members is heap memory the caller frees. *state_ts gets
+ * currentStateTimestamp (-1 before v2). SL_OK, SL_ECORRUPT (malformed or
+ * an unknown version: v4 is flexible and never written here), SL_ENOMEM.
+ */
+static enum sl_err coord_parse_group(const uint8_t *val, int32_t vlen, struct group_restore *out,
+				     int64_t *state_ts)
+{
+	struct coord_reader v = { val, val + vlen, false };
+	int16_t vv = kr_i16(&v);
+	int32_t n;
+
+	memset(out, 0, sizeof(*out));
+	*state_ts = -1;
+	if (v.err || vv < 0 || vv > 3)
+		return SL_ECORRUPT;
+	out->protocol_type = kr_str(&v, &out->protocol_type_len);
+	out->generation = kr_i32(&v);
+	out->protocol_name = kr_str(&v, &out->protocol_name_len);
+	out->leader_id = kr_str(&v, &out->leader_id_len);
+	if (vv >= 2)
+		*state_ts = kr_i64(&v);
+	n = kr_i32(&v);
+	if (v.err || n < 0 || n > (int32_t)GROUP_MEMBERS_MAX)
+		return SL_ECORRUPT;
+	struct group_restore_member *ms = calloc((size_t)n + 1, sizeof(*ms));
+	if (ms == NULL)
+		return SL_ENOMEM;
+	for (int32_t i = 0; i < n; i++) {
+		struct group_restore_member *m = &ms[i];
+		m->member_id = kr_str(&v, &m->member_id_len);
+		m->instance_id_len = -1;
+		if (vv >= 3)
+			m->instance_id = kr_str(&v, &m->instance_id_len);
+		m->client_id = kr_str(&v, &m->client_id_len);
+		m->client_host = kr_str(&v, &m->client_host_len);
+		m->rebalance_timeout_ms = vv >= 1 ? kr_i32(&v) : 0;
+		m->session_timeout_ms = kr_i32(&v);
+		if (vv == 0)
+			m->rebalance_timeout_ms = m->session_timeout_ms;
+		m->subscription = kr_bytes(&v, &m->subscription_len);
+		m->assignment = kr_bytes(&v, &m->assignment_len);
+	}
+	if (v.err) {
+		free(ms);
+		return SL_ECORRUPT;
+	}
+	out->member_count = (uint32_t)n;
+	out->members = ms;
+	return SL_OK;
+}
+
+/*
+ * Applies one record. Every key's effect depends on its own latest record
+ * only (an offset key sets or deletes that offset; a group key replaces
+ * or clears the group's metadata, never its offsets), so the state
+ * rebuilt from a compacted log equals the one rebuilt from the whole log.
+ */
 static void coord_load_record(struct coord *c, int32_t p, const struct batch_record *rec)
 {
 	struct coord_reader k = { rec->key, rec->key + SL_MAX(rec->key_len, 0), rec->key == NULL };
 	int32_t glen, tlen, mlen;
 	int16_t kv = kr_i16(&k);
 	const char *group = kr_str(&k, &glen);
+	int64_t now = coord_now_ms(c);
 
-	if (k.err || glen <= 0)
+	if (k.err || glen <= 0 || glen > (int32_t)GROUP_ID_BYTES_MAX)
 		return;
 	if (kv == 0 || kv == 1) {
 		const char *topic = kr_str(&k, &tlen);
@@ -443,30 +544,32 @@ static void coord_load_record(struct coord *c, int32_t p, const struct batch_rec
 		int32_t epoch = vv >= 3 ? kr_i32(&v) : -1;
 		const char *meta = kr_str(&v, &mlen);
 		int64_t ts = kr_i64(&v);
-		if (v.err || vv < 0 || vv > 4)
+		if (v.err || vv < 0 || vv > 3)
 			return;
-		coord_offset_put(cg, topic, tlen, part, off, epoch, meta, mlen, ts);
+		(void)coord_offset_put(cg, topic, tlen, part, off, epoch, meta, mlen, ts);
 	} else if (kv == 2) {
 		struct coord_group *cg = coord_group_get(c, group, glen, p, rec->value != NULL);
+		struct group_restore r;
+		int64_t state_ts = -1;
 		if (cg == NULL)
 			return;
 		if (rec->value == NULL) {
-			if (cg->g->member_count == 0) {
-				group_mark_dead(cg->g);
-				coord_group_remove(cg);
-			}
+			/* the group's metadata is gone; its offsets have their own keys */
+			memset(&r, 0, sizeof(r));
+			(void)group_restore(cg->g, now, &r);
+			cg->has_meta = false;
+			cg->empty_since_wall_ms = coord_wall(c);
 			return;
 		}
-		struct coord_reader v = { rec->value, rec->value + rec->value_len, false };
-		int16_t vv = kr_i16(&v);
-		int32_t ptlen;
-		kr_str(&v, &ptlen);
-		int32_t gen = kr_i32(&v);
-		if (v.err || vv < 0 || vv > 4)
-			return;
-		/* members rejoin; the generation carries on from the last one */
-		if (gen > cg->g->generation)
-			cg->g->generation = gen;
+		enum sl_err err = coord_parse_group(rec->value, rec->value_len, &r, &state_ts);
+		if (err == SL_OK)
+			err = group_restore(cg->g, now, &r);
+		free((void *)r.members);
+		if (err != SL_OK)
+			LOG_W(c->bs->sh->id, "coord: group %.*s: metadata not restored (%s): empty",
+			      (int)glen, group, sl_err_str(err));
+		cg->has_meta = true;
+		cg->empty_since_wall_ms = state_ts >= 0 ? state_ts : coord_wall(c);
 	}
 }
 
@@ -521,6 +624,61 @@ static int coord_load_batch(void *arg, const struct batch_header *h, int fd, int
 	return 0;
 }
 
+/*
+ * After partition p's records: drops groups left with neither metadata
+ * nor offsets (only tombstones of theirs were read; Kafka does not
+ * create those either), logs restored members and arms the timers
+ * (sessions, offset expiry).
+ */
+static void coord_load_finish(struct coord *c, int32_t p)
+{
+	for (uint32_t b = 0; b < COORD_BUCKETS; b++) {
+		struct coord_group *cg = c->buckets[b];
+		while (cg != NULL) {
+			struct coord_group *next = cg->next;
+			if (cg->partition == p && !cg->has_meta && cg->off_count == 0) {
+				group_mark_dead(cg->g);
+				coord_group_remove(cg);
+			} else if (cg->partition == p) {
+				if (cg->g->member_count > 0)
+					LOG_I(c->bs->sh->id, "coord: group %s restored: generation %d, "
+					      "%u member(s), protocol %s", cg->g->group_id,
+					      cg->g->generation, cg->g->member_count,
+					      cg->g->protocol_name);
+				coord_group_touch(cg);
+			}
+			cg = next;
+		}
+	}
+}
+
+enum sl_err coord_load_log(struct coord *c, int32_t p, struct plog *log, uint64_t *records)
+{
+	struct coord_load_ctx lc = { .c = c, .p = p };
+	int64_t from = plog_start_offset(log);
+	int64_t end = plog_end_offset(log);
+
+	/* each round passes >= 1 batch, so at most (end - from) rounds */
+	for (int64_t round = 0; from < end && round < end - plog_start_offset(log) + 1; round++) {
+		int64_t next = from;
+		enum sl_err err = plog_scan(log, from, 4096, coord_load_batch, &lc, &next);
+		if (err != SL_OK || lc.err != SL_OK) {
+			LOG_E(c->bs->sh->id, "coord: cannot load %s-%d: %s", COORD_OFFSETS_TOPIC, p,
+			      sl_err_str(err != SL_OK ? err : lc.err));
+			free(lc.buf);
+			return err != SL_OK ? err : lc.err;
+		}
+		if (next <= from)
+			break;   /* nothing at or after `from` */
+		from = next;
+	}
+	free(lc.buf);
+	if (records != NULL)
+		*records = lc.records;
+	coord_load_finish(c, p);
+	return SL_OK;
+}
+
 enum sl_err coord_load(struct coord *c, int32_t p)
 {
 	SL_ASSERT(p >= 0);
@@ -539,59 +697,59 @@ enum sl_err coord_load(struct coord *c, int32_t p)
 	struct plog *log = part != NULL ? partition_log(part) : NULL;
 	if (log == NULL)
 		return SL_EAGAIN;   /* not opened here yet */
-	struct coord_load_ctx lc = { .c = c, .p = p };
-	int64_t from = plog_start_offset(log);
-	int64_t end = plog_end_offset(log);
-	for (uint32_t round = 0; from < end && round < COORD_LOAD_BATCHES_MAX; round++) {
-		int64_t next = from;
-		enum sl_err err = plog_scan(log, from, 4096, coord_load_batch, &lc, &next);
-		if (err != SL_OK || lc.err != SL_OK) {
-			LOG_E(c->bs->sh->id, "coord: cannot load %s-%d: %s", COORD_OFFSETS_TOPIC, p,
-			      sl_err_str(err != SL_OK ? err : lc.err));
-			free(lc.buf);
-			return err != SL_OK ? err : lc.err;
-		}
-		if (next <= from)
-			break;
-		from = next;
-	}
-	free(lc.buf);
+	uint64_t records = 0;
+	enum sl_err err = coord_load_log(c, p, log, &records);
+	if (err != SL_OK)
+		return err;
 	c->loaded[p] = 1;
-	if (lc.records > 0)
+	if (records > 0)
 		LOG_I(c->bs->sh->id, "coord: loaded %s-%d: %llu record(s), %u group(s) on this shard",
-		      COORD_OFFSETS_TOPIC, p, (unsigned long long)lc.records, c->group_count);
-	/* loaded groups may have offsets to expire */
-	for (uint32_t b = 0; b < COORD_BUCKETS; b++)
-		for (struct coord_group *cg = c->buckets[b]; cg != NULL; cg = cg->next)
-			if (cg->partition == p)
-				coord_group_touch(cg);
+		      COORD_OFFSETS_TOPIC, p, (unsigned long long)records, c->group_count);
 	return SL_OK;
 }
 
 /* ---- offset expiry (offsets.retention.minutes) ---- */
+
+int64_t coord_wall(struct coord *c)
+{
+	return c->wall_fn != NULL ? c->wall_fn(c) : coord_wall_ms();
+}
 
 static int64_t coord_retention_ms(const struct coord *c)
 {
 	return (int64_t)c->bs->b->config->offsets_retention_minutes * 60000;
 }
 
-void coord_offsets_expire(struct coord_group *cg)
+/*
+ * When offset o may expire (KIP-211): retention after the group became
+ * EMPTY for a group that has a protocol type (never before the offset's
+ * own commit either: a commit to an empty group restarts its clock), after
+ * its commit for a standalone group (no protocol type: assign() + commit).
+ */
+static int64_t coord_offset_base(const struct coord_group *cg, const struct coord_offset *o)
+{
+	if (cg->g->protocol_type == NULL)
+		return o->commit_ts_ms;
+	return SL_MAX(o->commit_ts_ms, cg->empty_since_wall_ms);
+}
+
+bool coord_offsets_expire(struct coord_group *cg)
 {
 	struct coord *c = cg->c;
-	int64_t wall = coord_wall_ms();
+	int64_t wall = coord_wall(c);
 	int64_t keep = coord_retention_ms(c);
 	struct coord_batch cb;
 	uint32_t n = 0;
 
 	if (cg->g->state != GROUP_EMPTY || cg->off_count == 0 || keep <= 0)
-		return;
-	if (coord_batch_init(&cb, (size_t)cg->off_count * (GROUP_ID_BYTES_MAX * 3 + 64)) != SL_OK)
-		return;
+		return false;
+	if (coord_batch_init(&cb, ((size_t)cg->off_count + 1) * (GROUP_ID_BYTES_MAX * 3 + 64)) != SL_OK)
+		return false;
+	uint8_t kbuf[GROUP_ID_BYTES_MAX * 3 + 64];
 	for (uint32_t i = cg->off_count; i-- > 0;) {
 		struct coord_offset *o = &cg->offs[i];
-		if (SL_MAX(o->commit_ts_ms, cg->empty_since_wall_ms) + keep > wall)
+		if (coord_offset_base(cg, o) + keep > wall)
 			continue;
-		uint8_t kbuf[GROUP_ID_BYTES_MAX * 3 + 64];
 		struct coord_buf key = { kbuf, 0, sizeof(kbuf), false };
 		coord_key_offset(&key, cg->g->group_id, (int32_t)strlen(cg->g->group_id), o->topic,
 				 (int32_t)strlen(o->topic), o->partition);
@@ -601,22 +759,40 @@ void coord_offsets_expire(struct coord_group *cg)
 	}
 	if (n == 0) {
 		coord_batch_free(&cb);
-		return;
+		return false;
 	}
-	LOG_I(c->bs->sh->id, "coord: group %s: %u offset(s) expired", cg->g->group_id, n);
-	coord_log_append(c, cg->partition, &cb, NULL, NULL);
+	/* an EMPTY group left without offsets is removed with a tombstone, as in Kafka */
+	bool remove = cg->off_count == 0 && cg->g->member_count == 0;
+	if (remove) {
+		struct coord_buf key = { kbuf, 0, sizeof(kbuf), false };
+		coord_key_group(&key, cg->g->group_id, (int32_t)strlen(cg->g->group_id));
+		(void)coord_batch_add(&cb, &key, NULL);
+	}
+	LOG_I(c->bs->sh->id, "coord: group %s: %u offset(s) expired%s", cg->g->group_id, n,
+	      remove ? ", group removed" : "");
+	int32_t p = cg->partition;
+	if (remove) {
+		group_mark_dead(cg->g);
+		coord_group_remove(cg);
+	}
+	coord_log_append(c, p, &cb, NULL, NULL);
+	return remove;
 }
 
 int64_t coord_offsets_next_expiry(struct coord_group *cg)
 {
 	int64_t keep = coord_retention_ms(cg->c);
+	int64_t every = cg->c->bs->b->config->offsets_retention_check_interval_ms;
 	int64_t oldest = INT64_MAX;
 
 	if (cg->off_count == 0 || keep <= 0)
 		return INT64_MAX;
 	for (uint32_t i = 0; i < cg->off_count; i++)
-		oldest = SL_MIN(oldest, SL_MAX(cg->offs[i].commit_ts_ms, cg->empty_since_wall_ms));
+		oldest = SL_MIN(oldest, coord_offset_base(cg, &cg->offs[i]));
 	/* wall-clock deadline -> the shard clock */
-	int64_t left = oldest + keep - coord_wall_ms();
-	return coord_now_ms(cg->c) + SL_MAX(left, 0);
+	int64_t at = coord_now_ms(cg->c) + SL_MAX(oldest + keep - coord_wall(cg->c), 0);
+	/* checked every offsets.retention.check.interval.ms, as Kafka's task */
+	if (every > 0)
+		at = (at / every + 1) * every;
+	return at;
 }

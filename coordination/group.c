@@ -445,8 +445,7 @@ static void group_complete_join(struct group *g, int64_t now_ms)
 		/* nobody rejoined: static members not back are dropped too */
 		for (uint32_t i = g->member_count; i-- > 0;)
 			group_remove_member_at(g, i, GROUP_KERR_UNKNOWN_MEMBER_ID);
-		free(g->protocol_type);
-		g->protocol_type = NULL;
+		/* the protocol type stays, as in Kafka (ListGroups, offset expiry) */
 		g->leader_id = NULL;
 		g->state = GROUP_EMPTY;
 		group_changed(g);
@@ -972,6 +971,151 @@ int64_t group_next_deadline(const struct group *g)
 	if (g->state == GROUP_PREPARING_REBALANCE)
 		t = SL_MIN(t, g->rebalance_deadline_ms);
 	return t;
+}
+
+/* Drops every member and pending id (no request may be held). */
+static void group_clear(struct group *g)
+{
+	for (uint32_t i = 0; i < g->member_count; i++) {
+		SL_ASSERT(g->members[i]->join_waiter == NULL && g->members[i]->sync_waiter == NULL);
+		group_member_free(g->members[i]);
+	}
+	g->member_count = 0;
+	for (uint32_t i = 0; i < g->pending_count; i++)
+		free(g->pending_ids[i]);
+	g->pending_count = 0;
+	g->leader_id = NULL;
+	free(g->protocol_type);
+	free(g->protocol_name);
+	g->protocol_type = NULL;
+	g->protocol_name = NULL;
+	g->initial_delay_end_ms = 0;
+}
+
+/* One restored member, or NULL on ENOMEM. */
+static struct group_member *group_restore_member(const struct group *g,
+						 const struct group_restore_member *rm, int64_t now_ms)
+{
+	struct group_member *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->member_id = group_strdup(rm->member_id, rm->member_id_len);
+	m->instance_id = group_strdup(rm->instance_id, rm->instance_id_len);
+	m->client_id = group_strdup(rm->client_id != NULL ? rm->client_id : "",
+				    SL_MAX(rm->client_id_len, 0));
+	m->client_host = group_strdup(rm->client_host != NULL ? rm->client_host : "",
+				      SL_MAX(rm->client_host_len, 0));
+	m->protocols = calloc(1, sizeof(*m->protocols));
+	int32_t sl = SL_MAX(rm->subscription_len, 0), al = SL_MAX(rm->assignment_len, 0);
+	if (m->protocols != NULL) {
+		m->protocol_count = 1;
+		m->protocols[0].name = strdup(g->protocol_name);
+		m->protocols[0].meta = malloc((size_t)sl + 1);
+		m->protocols[0].meta_len = sl;
+	}
+	m->assignment = malloc((size_t)al + 1);
+	m->assignment_len = al;
+	if (m->member_id == NULL || m->client_id == NULL || m->client_host == NULL ||
+	    (rm->instance_id != NULL && rm->instance_id_len >= 0 && m->instance_id == NULL) ||
+	    m->protocols == NULL || m->protocols[0].name == NULL || m->protocols[0].meta == NULL ||
+	    m->assignment == NULL) {
+		group_member_free(m);
+		return NULL;
+	}
+	if (sl > 0)
+		memcpy(m->protocols[0].meta, rm->subscription, (size_t)sl);
+	if (al > 0)
+		memcpy(m->assignment, rm->assignment, (size_t)al);
+	m->session_timeout_ms = rm->session_timeout_ms;
+	m->rebalance_timeout_ms = rm->rebalance_timeout_ms;
+	m->heartbeat_deadline_ms = now_ms + rm->session_timeout_ms;
+	return m;
+}
+
+/* Can r be restored as it is (file comment of group_restore)? */
+static bool group_restore_valid(const struct group *g, const struct group_restore *r)
+{
+	if (r->member_count == 0)
+		return true;
+	if (r->member_count > GROUP_MEMBERS_MAX || (int64_t)r->member_count > g->cfg->max_size ||
+	    r->generation <= 0 || r->protocol_name == NULL || r->protocol_name_len <= 0 ||
+	    r->protocol_name_len > (int32_t)GROUP_ID_BYTES_MAX || r->leader_id == NULL)
+		return false;
+	bool leader = false;
+	for (uint32_t i = 0; i < r->member_count; i++) {
+		const struct group_restore_member *a = &r->members[i];
+		if (a->member_id == NULL || a->member_id_len <= 0 || a->session_timeout_ms <= 0)
+			return false;
+		leader = leader || (a->member_id_len == r->leader_id_len &&
+				    memcmp(a->member_id, r->leader_id, (size_t)a->member_id_len) == 0);
+		for (uint32_t j = i + 1; j < r->member_count; j++) {
+			const struct group_restore_member *b = &r->members[j];
+			if (a->member_id_len == b->member_id_len &&
+			    memcmp(a->member_id, b->member_id, (size_t)a->member_id_len) == 0)
+				return false;
+			if (a->instance_id != NULL && a->instance_id_len >= 0 && b->instance_id != NULL &&
+			    a->instance_id_len == b->instance_id_len &&
+			    memcmp(a->instance_id, b->instance_id, (size_t)a->instance_id_len) == 0)
+				return false;
+		}
+	}
+	return leader;
+}
+
+enum sl_err group_restore(struct group *g, int64_t now_ms, const struct group_restore *r)
+{
+	enum sl_err err = SL_OK;
+
+	SL_ASSERT(g->state == GROUP_EMPTY || g->state == GROUP_STABLE);
+	group_clear(g);
+	g->generation = SL_MAX(r->generation, 0);
+	g->state = GROUP_EMPTY;
+	g->state_since_ms = now_ms;
+	g->protocol_type = r->protocol_type_len > 0 ? group_strdup(r->protocol_type,
+								   r->protocol_type_len) : NULL;
+	if (!group_restore_valid(g, r)) {
+		err = SL_EINVAL;
+		goto out;
+	}
+	if (r->member_count == 0)
+		goto out;
+	g->protocol_name = group_strdup(r->protocol_name, r->protocol_name_len);
+	if (g->protocol_name == NULL) {
+		err = SL_ENOMEM;
+		goto out;
+	}
+	if (g->member_cap < r->member_count) {
+		struct group_member **a = realloc(g->members, r->member_count * sizeof(*a));
+		if (a == NULL) {
+			err = SL_ENOMEM;
+			goto out;
+		}
+		g->members = a;
+		g->member_cap = r->member_count;
+	}
+	for (uint32_t i = 0; i < r->member_count; i++) {
+		struct group_member *m = group_restore_member(g, &r->members[i], now_ms);
+		if (m == NULL) {
+			err = SL_ENOMEM;
+			goto out;
+		}
+		g->members[g->member_count++] = m;
+	}
+	g->leader_id = group_member_find(g, r->leader_id, r->leader_id_len)->member_id;
+	g->state = GROUP_STABLE;
+	g->rebalance_start_ms = now_ms;
+out:
+	if (err != SL_OK) {
+		/* EMPTY with r's generation and protocol type */
+		char *pt = g->protocol_type;
+		g->protocol_type = NULL;
+		group_clear(g);
+		g->protocol_type = pt;
+		g->state = GROUP_EMPTY;
+	}
+	SL_ASSERT(group_check(g));
+	return err;
 }
 
 void group_mark_dead(struct group *g)

@@ -15,6 +15,8 @@
  *        new metadata or the leader, group_leave, session expiry
  *        (group_tick)--> PREPARING_REBALANCE
  *   any --group_mark_dead (DeleteGroups)--> DEAD
+ *   EMPTY / STABLE --group_restore (the coordinator's load)--> STABLE
+ *        (stored members) or EMPTY; no callback runs
  *
  * First join of an EMPTY group waits group.initial.rebalance.delay.ms
  * (extended by that much for each new member, never beyond the rebalance
@@ -254,6 +256,51 @@ int64_t group_next_deadline(const struct group *g);
  * and moves to DEAD. Only EMPTY groups may be deleted (the caller checks).
  */
 void group_mark_dead(struct group *g);
+
+/* One member of a group being restored (group_restore); strings (ptr, len), len < 0 null. */
+struct group_restore_member {
+	const char *member_id;
+	int32_t member_id_len;
+	const char *instance_id;
+	int32_t instance_id_len;
+	const char *client_id;
+	int32_t client_id_len;
+	const char *client_host;
+	int32_t client_host_len;
+	int32_t rebalance_timeout_ms;
+	int32_t session_timeout_ms;
+	const uint8_t *subscription;      /* the metadata of the group's protocol */
+	int32_t subscription_len;
+	const uint8_t *assignment;
+	int32_t assignment_len;
+};
+
+/* A group as stored in GroupMetadataValue. */
+struct group_restore {
+	const char *protocol_type;        /* len <= 0: none (a standalone group) */
+	int32_t protocol_type_len;
+	int32_t generation;
+	const char *protocol_name;
+	int32_t protocol_name_len;
+	const char *leader_id;
+	int32_t leader_id_len;
+	uint32_t member_count;
+	const struct group_restore_member *members;
+};
+
+/*
+ * Replaces the group's state with `r` (the coordinator's load, Kafka's
+ * GroupMetadataManager.loadGroup): STABLE with r's generation, protocol,
+ * leader and members when r has members, else EMPTY with r's generation
+ * and protocol type. Every member's session starts at now_ms (a member
+ * that does not heartbeat within its session timeout is removed by
+ * group_tick and a rebalance follows). Only for a group holding no request
+ * (EMPTY or STABLE, as while loading). SL_OK; SL_EINVAL when r is not a
+ * consistent group (no/unknown leader, no protocol, duplicate member or
+ * instance ids, too many members, generation <= 0 with members): the
+ * group is then EMPTY with r's generation; SL_ENOMEM likewise.
+ */
+enum sl_err group_restore(struct group *g, int64_t now_ms, const struct group_restore *r);
 
 const char *group_state_name(enum group_state s);
 /* Parses Kafka's state names ("Stable", case-insensitive); -1 if unknown. */

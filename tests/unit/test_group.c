@@ -2,7 +2,8 @@
  * test_group.c — the classic group state machine (coordination/group.h):
  * every transition, KIP-394 member ids, protocol vote, initial delay,
  * session and rebalance timeouts driven by a hand-moved clock, static
- * membership, max size and the errors clients rely on.
+ * membership, max size and the errors clients rely on; what `changed`
+ * sees (the group metadata record's content) and group_restore.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,6 +39,11 @@ struct env {
 	struct group *g;
 	int64_t now;
 	uint32_t changed;
+	/* what the group looked like at the last `changed` (group metadata record) */
+	enum group_state ch_state;
+	uint32_t ch_members;
+	char ch_assign[2][64];
+	char ch_ptype[16];
 };
 
 static void env_join_done(void *ctx, struct group *g, void *waiter, const struct group_join_result *r)
@@ -74,8 +80,15 @@ static void env_changed(void *ctx, struct group *g)
 {
 	struct env *e = ctx;
 
-	(void)g;
 	e->changed++;
+	e->ch_state = g->state;
+	e->ch_members = g->member_count;
+	snprintf(e->ch_ptype, sizeof(e->ch_ptype), "%s", g->protocol_type ? g->protocol_type : "");
+	for (uint32_t i = 0; i < 2; i++)
+		snprintf(e->ch_assign[i], sizeof(e->ch_assign[i]), "%.*s",
+			 i < g->member_count ? (int)g->members[i]->assignment_len : 0,
+			 i < g->member_count && g->members[i]->assignment ?
+			 (const char *)g->members[i]->assignment : "");
 }
 
 static int env_setup(void **state)
@@ -506,6 +519,106 @@ static void test_rebalance_to_empty(void **state)
 	assert_int_equal(j.generation, 4);
 }
 
+/*
+ * What the coordinator persists: `changed` runs when the leader's sync
+ * completes the rebalance, with every member and assignment in place, and
+ * when the group becomes EMPTY (protocol type kept, as in Kafka).
+ */
+static void test_changed_carries_members(void **state)
+{
+	struct env *e = *state;
+	struct ans j1, j2;
+
+	two_stable(e, &j1, &j2);
+	assert_int_equal(e->ch_state, GROUP_STABLE);
+	assert_int_equal(e->ch_members, 2);
+	bool first_is_j1 = strcmp(e->g->members[0]->member_id, j1.member_id) == 0;
+	assert_string_equal(e->ch_assign[first_is_j1 ? 0 : 1], "A1");
+	assert_string_equal(e->ch_assign[first_is_j1 ? 1 : 0], "B1");
+	assert_int_equal(group_leave(e->g, e->now, j1.member_id, (int32_t)strlen(j1.member_id), NULL, -1), 0);
+	assert_int_equal(group_leave(e->g, e->now, j2.member_id, (int32_t)strlen(j2.member_id), NULL, -1), 0);
+	assert_int_equal(e->g->state, GROUP_EMPTY);
+	assert_int_equal(e->ch_state, GROUP_EMPTY);
+	assert_int_equal(e->ch_members, 0);
+	assert_string_equal(e->ch_ptype, "consumer");
+	assert_string_equal(e->g->protocol_type, "consumer");
+}
+
+static void restore_two(struct env *e, const char *leader, int32_t gen, enum sl_err want)
+{
+	struct group_restore_member ms[2] = {
+		{ .member_id = "m-1", .member_id_len = 3, .instance_id_len = -1,
+		  .client_id = "c1", .client_id_len = 2, .client_host = "/h", .client_host_len = 2,
+		  .rebalance_timeout_ms = 30000, .session_timeout_ms = 10000,
+		  .subscription = (const uint8_t *)"m", .subscription_len = 1,
+		  .assignment = (const uint8_t *)"A1", .assignment_len = 2 },
+		{ .member_id = "m-2", .member_id_len = 3, .instance_id = "inst", .instance_id_len = 4,
+		  .client_id = "c2", .client_id_len = 2, .client_host = "/h", .client_host_len = 2,
+		  .rebalance_timeout_ms = 30000, .session_timeout_ms = 6000,
+		  .subscription = (const uint8_t *)"m", .subscription_len = 1,
+		  .assignment = (const uint8_t *)"B1", .assignment_len = 2 },
+	};
+	struct group_restore r = {
+		.protocol_type = "consumer", .protocol_type_len = 8, .generation = gen,
+		.protocol_name = "range", .protocol_name_len = 5,
+		.leader_id = leader, .leader_id_len = (int32_t)strlen(leader),
+		.member_count = 2, .members = ms,
+	};
+	assert_int_equal(group_restore(e->g, e->now, &r), want);
+}
+
+/* group_restore: STABLE as stored, sessions from the load, expiry rebalances. */
+static void test_restore(void **state)
+{
+	struct env *e = *state;
+	struct ans s, j;
+
+	restore_two(e, "m-9", 7, SL_EINVAL);   /* the leader is not a member */
+	assert_int_equal(e->g->state, GROUP_EMPTY);
+	assert_int_equal(e->g->generation, 7);
+	assert_int_equal(e->g->member_count, 0);
+	assert_string_equal(e->g->protocol_type, "consumer");
+	restore_two(e, "m-1", 7, SL_OK);
+	assert_int_equal(e->g->state, GROUP_STABLE);
+	assert_int_equal(e->g->generation, 7);
+	assert_int_equal(e->g->member_count, 2);
+	assert_string_equal(e->g->leader_id, "m-1");
+	assert_string_equal(e->g->protocol_name, "range");
+	assert_string_equal(group_member_find(e->g, "m-2", 3)->instance_id, "inst");
+	assert_int_equal(group_next_deadline(e->g), e->now + 6000);
+	assert_int_equal(e->changed, 0);   /* a load writes nothing */
+	/* the members carry on in their generation */
+	assert_int_equal(group_heartbeat(e->g, e->now, "m-1", 3, NULL, -1, 7), 0);
+	assert_int_equal(group_heartbeat(e->g, e->now, "m-1", 3, NULL, -1, 6),
+			 GROUP_KERR_ILLEGAL_GENERATION);
+	sync_g(e, &s, "m-2", 7, 0, NULL, NULL);
+	assert_int_equal(s.err, 0);
+	assert_string_equal(s.assignment, "B1");
+	assert_int_equal(group_commit_check(e->g, e->now, "m-2", 3, "inst", 4, 7), 0);
+	/* m-1 heartbeats, m-2 does not: m-2 expires after its session, a rebalance follows */
+	e->now += 5000;
+	assert_int_equal(group_heartbeat(e->g, e->now, "m-1", 3, NULL, -1, 7), 0);
+	e->now += 1001;
+	group_tick(e->g, e->now);
+	assert_null(group_member_find(e->g, "m-2", 3));
+	assert_int_equal(e->g->state, GROUP_PREPARING_REBALANCE);
+	assert_int_equal(group_heartbeat(e->g, e->now, "m-1", 3, NULL, -1, 7),
+			 GROUP_KERR_REBALANCE_IN_PROGRESS);
+	join_p(e, &j, "m-1", NULL, (const char *const[]){ "range" }, 1, "m", false);
+	assert_true(j.done);
+	assert_int_equal(j.generation, 8);
+	/* an empty record: EMPTY with the stored generation */
+	struct ans s1;
+	sync_g(e, &s1, "m-1", 8, 1, (const char *const[]){ "m-1" }, (const char *const[]){ "X" });
+	assert_int_equal(e->g->state, GROUP_STABLE);
+	struct group_restore empty = { .protocol_type = "consumer", .protocol_type_len = 8,
+				       .generation = 9 };
+	assert_int_equal(group_restore(e->g, e->now, &empty), SL_OK);
+	assert_int_equal(e->g->state, GROUP_EMPTY);
+	assert_int_equal(e->g->generation, 9);
+	assert_int_equal(group_next_deadline(e->g), INT64_MAX);
+}
+
 static void test_state_names(void **state)
 {
 	(void)state;
@@ -532,6 +645,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_max_size, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_static_member, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_rebalance_to_empty, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_changed_carries_members, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_restore, env_setup, env_teardown),
 		cmocka_unit_test(test_state_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
