@@ -14,6 +14,13 @@
  *      commit point of a swap is the rename to `<base>.log.swap`.
  *   4. compact.checkpoint's clean_offset moves only after every segment
  *      below map_end was processed.
+ *   5. A job names segments by base offset and holds a reference on each
+ *      one it reads; before touching one it checks that the listed segment
+ *      with that base is still the same object (retention may delete it
+ *      between steps), and that `guard` is still listed (else truncation).
+ *   6. A job owns at most one temporary name at a time (`name`); freeing
+ *      it unlinks that name, so a cancel leaves only whole `<base>.log`s.
+ *   7. While sync_inflight > 0 nothing but the completion touches the job.
  */
 #include "compact.h"
 
@@ -46,7 +53,7 @@
 struct compact_slot {
 	uint64_t h0;
 	uint64_t h1;
-	int64_t offset;         /* -1: empty */
+	int64_t off1;           /* the key's latest offset + 1; 0: empty (calloc) */
 };
 
 struct compact_map {
@@ -111,11 +118,11 @@ static enum sl_err compact_map_init(struct compact_map *m, size_t bytes)
 	SL_ASSERT(bytes >= COMPACT_MAP_BYTES_MIN);
 	while (n * 2 * sizeof(struct compact_slot) <= bytes && n < (1ULL << 40))
 		n *= 2;
-	m->slots = malloc(n * sizeof(struct compact_slot));
+	/* calloc: large maps come zeroed from mmap, so starting a job does not
+	 * touch every slot (empty = off1 0). */
+	m->slots = calloc(n, sizeof(struct compact_slot));
 	if (m->slots == NULL)
 		return SL_ENOMEM;
-	for (uint64_t i = 0; i < n; i++)
-		m->slots[i].offset = -1;
 	m->mask = n - 1;
 	m->used = 0;
 	m->limit = n - n / 10;
@@ -130,7 +137,7 @@ static struct compact_slot *compact_map_slot(struct compact_map *m, uint64_t h0,
 
 	for (uint64_t n = 0; n <= m->mask; n++) {
 		struct compact_slot *s = &m->slots[(i + n) & m->mask];
-		if (s->offset < 0 || (s->h0 == h0 && s->h1 == h1))
+		if (s->off1 == 0 || (s->h0 == h0 && s->h1 == h1))
 			return s;
 	}
 	SL_ASSERT(!"compact map has no empty slot");
@@ -142,7 +149,7 @@ static int compact_map_put(struct compact_map *m, uint64_t h0, uint64_t h1, int6
 {
 	struct compact_slot *s = compact_map_slot(m, h0, h1);
 
-	if (s->offset < 0) {
+	if (s->off1 == 0) {
 		if (m->used >= m->limit)
 			return 1;
 		m->used++;
@@ -150,14 +157,14 @@ static int compact_map_put(struct compact_map *m, uint64_t h0, uint64_t h1, int6
 		s->h1 = h1;
 	}
 	/* Offsets only grow in a sound log; keep the largest seen regardless. */
-	if (offset > s->offset)
-		s->offset = offset;
+	if (offset + 1 > s->off1)
+		s->off1 = offset + 1;
 	return 0;
 }
 
 static int64_t compact_map_get(struct compact_map *m, uint64_t h0, uint64_t h1)
 {
-	return compact_map_slot(m, h0, h1)->offset;
+	return compact_map_slot(m, h0, h1)->off1 - 1;
 }
 
 /* ---- buffered segment reader ---- */
@@ -242,15 +249,59 @@ static enum sl_err compact_reader_batch(struct compact_reader *r, int64_t pos,
 	return SL_OK;
 }
 
-/* ---- one call's state ---- */
+/* ---- the job: one compaction as a resumable state machine ---- */
 
-struct compact_run {
+/*
+ * Job states, in order (compact.h "Incremental jobs"). A state that ends with
+ * an fsync hands it to cj_sync, which moves to the next state at once
+ * (blocking mode) or when every fsync completed (ring mode).
+ */
+enum compact_jstate {
+	CJ_PASS1 = 0,           /* scanning segment `seg` from `pos` into the map */
+	CJ_OPEN,                /* pick the next segment below map_end, create .cleaned */
+	CJ_REWRITE,             /* copying `seg` from `pos` into .cleaned */
+	CJ_CLEANED_SYNCED,      /* .cleaned durable: discard it, or commit (.swap) */
+	CJ_COMMITTED,           /* .swap durable: swap it in, load the new segment */
+	CJ_SWAPPED,             /* the new segment and the directory are durable */
+	CJ_CKPT,                /* write compact.checkpoint.tmp */
+	CJ_CKPT_SYNCED,         /* rename it over compact.checkpoint */
+	CJ_DONE,
+};
+
+/* Which temporary name the job owns now (unlinked by a cancel). */
+enum compact_jname {
+	CJ_NAME_NONE = 0,
+	CJ_NAME_CLEANED,        /* <seg_base>.log.cleaned */
+	CJ_NAME_SWAP,           /* <seg_base>.log.swap */
+	CJ_NAME_CKPT_TMP,       /* compact.checkpoint.tmp */
+};
+
+#define CJ_SYNC_MAX 3
+#define CJ_CKPT_TMP_NAME COMPACT_CHECKPOINT_NAME ".tmp"
+
+struct compact_sync_op {
+	struct ring_op op;      /* first member: the ring hands us this pointer */
+	struct compact_job *job;
+};
+
+struct compact_job {
 	struct plog *log;
-	const struct compact_config *cfg;
-	struct compact_stats *st;
+	const struct compact_config *cfg;  /* = &cfg_copy */
+	struct compact_config cfg_copy;
+	struct compact_stats *st;          /* = &stats */
+	struct compact_stats stats;
 	int64_t now_ms;
 	int64_t clean_offset;
 	int64_t map_end;
+	int64_t uncleanable;    /* base of `guard` */
+	struct segment *guard;  /* ref: first segment not SEALED when the job began */
+	struct segment *seg;    /* ref: segment being read (NULL between segments) */
+	int64_t seg_base;       /* base of seg, or of the last one done (-1: none yet) */
+	int64_t pos;            /* next batch position in seg */
+	struct segment *nseg;   /* ref: swapped-in segment while its fsyncs run */
+	enum compact_jstate state;
+	enum compact_jname name;
+	int dirfd;              /* dup of the log's: outlives a closed log */
 	struct compact_map map;
 	struct compact_reader rd;
 	uint8_t *dbuf;          /* decompressed records */
@@ -263,10 +314,15 @@ struct compact_run {
 	size_t wlen;
 	int64_t wpos;
 	int wfd;
+	uint64_t slice;         /* input bytes read in this step */
+	struct compact_sync_op sync[CJ_SYNC_MAX];
+	uint32_t sync_inflight;
+	int sync_res;           /* first failed fsync (-errno), 0 */
+	int orphan;             /* freed while fsyncs were in flight */
 };
 
 /* The records of batch (header h): in place or decompressed into run->dbuf. */
-static enum sl_err compact_records(struct compact_run *run, const uint8_t *batch,
+static enum sl_err compact_records(struct compact_job *run, const uint8_t *batch,
 				   const struct batch_header *h, const uint8_t **recs, size_t *len)
 {
 	enum sl_err err = SL_ENOMEM;
@@ -312,77 +368,9 @@ static enum sl_err compact_clean_offset_read(struct plog *log, int64_t *out)
 	return SL_OK;
 }
 
-/* ---- pass 1 ---- */
-
-/*
- * Adds the keyed records of [clean_offset, uncleanable) to the map; sets
- * run->map_end where it stopped (map full, or max_dirty_bytes scanned).
- */
-static enum sl_err compact_pass1(struct compact_run *run, int nsealed)
-{
-	struct plog *log = run->log;
-	int64_t uncleanable = log->segs[nsealed]->base_offset;
-	int64_t budget = run->cfg->max_dirty_bytes;
-	enum sl_err err = SL_OK;
-
-	run->map_end = uncleanable;
-	for (int i = 0; i < nsealed; i++) {
-		struct segment *seg = log->segs[i];
-		if (seg->next_offset <= run->clean_offset)
-			continue;
-		run->rd = (struct compact_reader){ .fd = seg->log_fd, .limit = seg->size,
-						   .buf = run->rd.buf, .cap = run->rd.cap };
-		int64_t pos = 0;
-		for (int64_t n = 0; pos < seg->size && n <= seg->size; n++) {
-			struct batch_header h;
-			const uint8_t *batch, *recs;
-			size_t rlen;
-			struct batch_record_iter it;
-			struct batch_record r;
-
-			err = compact_reader_batch(&run->rd, pos, 0, &batch, &h);
-			if (err != SL_OK)
-				goto corrupt;
-			pos += (int64_t)batch_size_bytes(&h);
-			if (batch_last_offset(&h) < run->clean_offset ||
-			    (h.attributes & BATCH_ATTR_CONTROL) || h.records_count == 0)
-				continue;
-			if (budget > 0 && run->st->bytes_scanned > 0 &&
-			    (int64_t)(run->st->bytes_scanned + batch_size_bytes(&h)) > budget) {
-				run->map_end = h.base_offset;
-				return SL_OK;
-			}
-			run->st->bytes_scanned += batch_size_bytes(&h);
-			err = compact_records(run, batch, &h, &recs, &rlen);
-			if (err != SL_OK)
-				goto corrupt;
-			batch_record_iter_init(&it, recs, rlen, h.records_count);
-			while ((err = batch_record_next(&it, &r)) == SL_OK) {
-				int64_t off = h.base_offset + r.offset_delta;
-				uint64_t h0, h1;
-				if (r.key == NULL || off < run->clean_offset)
-					continue;
-				compact_key_hash(r.key, r.key_len, &h0, &h1);
-				if (compact_map_put(&run->map, h0, h1, off)) {
-					run->map_end = off;
-					run->st->map_full = 1;
-					return SL_OK;
-				}
-			}
-			if (err != SL_ENOTFOUND)
-				goto corrupt;
-			err = SL_OK;
-		}
-		continue;
-corrupt:
-		LOG_E(log->cfg.shard_id, "compact %s: segment %s: bad batch before position %lld: %s",
-		      log->dir, seg->name, (long long)pos, sl_err_str(err));
-		return err == SL_ENOMEM ? err : (err == SL_EIO ? SL_EIO : SL_ECORRUPT);
-	}
-	return SL_OK;
-}
 
 /* ---- pass 2 ---- */
+
 
 /* pwrite of all n bytes at pos. SL_EIO. */
 static enum sl_err compact_pwrite_all(int fd, const uint8_t *p, size_t n, int64_t pos)
@@ -400,7 +388,7 @@ static enum sl_err compact_pwrite_all(int fd, const uint8_t *p, size_t n, int64_
 	return done == n ? SL_OK : SL_EIO;
 }
 
-static enum sl_err compact_write_flush(struct compact_run *run)
+static enum sl_err compact_write_flush(struct compact_job *run)
 {
 	enum sl_err err = compact_pwrite_all(run->wfd, run->wbuf, run->wlen, run->wpos);
 
@@ -411,7 +399,7 @@ static enum sl_err compact_write_flush(struct compact_run *run)
 	return SL_OK;
 }
 
-static enum sl_err compact_write(struct compact_run *run, const uint8_t *p, size_t n)
+static enum sl_err compact_write(struct compact_job *run, const uint8_t *p, size_t n)
 {
 	enum sl_err err;
 
@@ -432,7 +420,7 @@ static enum sl_err compact_write(struct compact_run *run, const uint8_t *p, size
 }
 
 /* Finishes the header of the batch in run->obuf (payload_len record bytes). */
-static size_t compact_batch_finish(struct compact_run *run, int32_t count, int32_t last_delta,
+static size_t compact_batch_finish(struct compact_job *run, int32_t count, int32_t last_delta,
 				   int64_t max_ts, size_t payload_len, int16_t attributes)
 {
 	uint8_t *b = run->obuf;
@@ -449,7 +437,7 @@ static size_t compact_batch_finish(struct compact_run *run, int32_t count, int32
 }
 
 /* Whether a record at `off` (key, tombstone) of a batch with max ts stays. */
-static int compact_keep(struct compact_run *run, const struct batch_record *r, int64_t off,
+static int compact_keep(struct compact_job *run, const struct batch_record *r, int64_t off,
 			int64_t batch_max_ts)
 {
 	uint64_t h0, h1;
@@ -472,7 +460,7 @@ static int compact_keep(struct compact_run *run, const struct batch_record *r, i
  * rebuilt with the kept records otherwise, an empty header when none stays
  * and it is the segment's last batch, nothing else.
  */
-static enum sl_err compact_batch(struct compact_run *run, const uint8_t *batch,
+static enum sl_err compact_batch(struct compact_job *run, const uint8_t *batch,
 				 const struct batch_header *h, int last_in_segment)
 {
 	int codec = h->attributes & BATCH_ATTR_COMPRESSION_MASK;
@@ -547,53 +535,385 @@ static enum sl_err compact_batch(struct compact_run *run, const uint8_t *batch,
 	}
 	return compact_write(run, run->obuf, out);
 }
+/* ---- job helpers ---- */
 
-static int compact_fsync_dir(struct plog *log)
+/* The listed segment with this base offset, or NULL. */
+static struct segment *cj_find(const struct plog *log, int64_t base)
 {
-	return fsync(log->dirfd) == 0 ? 0 : -errno;
+	for (uint32_t i = 0; i < log->seg_count; i++)
+		if (log->segs[i]->base_offset == base)
+			return log->segs[i];
+	return NULL;
+}
+
+static int cj_index_of(const struct plog *log, const struct segment *seg)
+{
+	for (uint32_t i = 0; i < log->seg_count; i++)
+		if (log->segs[i] == seg)
+			return (int)i;
+	return -1;
+}
+
+/* First listed SEALED segment with base in (after, limit), or NULL. */
+static struct segment *cj_next(const struct plog *log, int64_t after, int64_t limit)
+{
+	for (uint32_t i = 0; i + 1 < log->seg_count; i++) {
+		struct segment *s = log->segs[i];
+		if (s->state != SEGMENT_SEALED)
+			break;
+		if (s->base_offset > after && s->base_offset < limit)
+			return s;
+	}
+	return NULL;
+}
+
+/* Writes the name of the temporary file `which` of the job into out. */
+static void cj_name_of(const struct compact_job *j, enum compact_jname which, char *out)
+{
+	char name[SEGMENT_NAME_BYTES];
+
+	if (which == CJ_NAME_CKPT_TMP) {
+		snprintf(out, COMPACT_NAME_BYTES, "%s", CJ_CKPT_TMP_NAME);
+		return;
+	}
+	segment_file_name(name, j->seg_base, ".log");
+	snprintf(out, COMPACT_NAME_BYTES, "%s%s", name,
+		 which == CJ_NAME_CLEANED ? ".cleaned" : ".swap");
+}
+
+/* Unlinks the temporary file the job owns (if any) and closes wfd. */
+static void cj_drop_name(struct compact_job *j)
+{
+	char name[COMPACT_NAME_BYTES];
+
+	if (j->wfd >= 0 && j->sync_inflight == 0) {
+		close(j->wfd);
+		j->wfd = -1;
+	}
+	if (j->name == CJ_NAME_NONE)
+		return;
+	cj_name_of(j, j->name, name);
+	(void)unlinkat(j->dirfd, name, 0);
+	j->name = CJ_NAME_NONE;
+}
+
+static void cj_seg_put(struct segment **s)
+{
+	if (*s != NULL)
+		segment_unref(*s);
+	*s = NULL;
+}
+
+/* Frees everything; no fsync may be in flight. */
+static void cj_release(struct compact_job *j)
+{
+	SL_ASSERT(j->sync_inflight == 0);
+	cj_drop_name(j);
+	if (j->wfd >= 0)
+		close(j->wfd);
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	cj_seg_put(&j->seg);
+	cj_seg_put(&j->nseg);
+	cj_seg_put(&j->guard);
+	free(j->wbuf);
+	free(j->obuf);
+	free(j->kbuf);
+	free(j->dbuf);
+	free(j->rd.buf);
+	free(j->map.slots);
+	free(j);
+}
+
+static void cj_sync_done(struct ring_op *op, int res, uint32_t cqe_flags)
+{
+	struct compact_sync_op *s = (struct compact_sync_op *)op;
+	struct compact_job *j = s->job;
+
+	(void)cqe_flags;
+	SL_ASSERT(j->sync_inflight > 0);
+	j->sync_inflight--;
+	if (res < 0 && j->sync_res == 0)
+		j->sync_res = res;
+	if (j->sync_inflight > 0)
+		return;
+	if (j->orphan) {
+		cj_release(j);
+		return;
+	}
+	if (j->cfg->wake != NULL)
+		j->cfg->wake(j->cfg->wake_arg);
 }
 
 /*
- * Steps 2-5 of the swap (compact.h) for segs[idx] whose `.log.cleaned` is
- * written and synced.
+ * Makes fds[0, n) durable (fdatasync where data[i], else fsync) and moves
+ * to `next`: at once in blocking mode, through IORING_OP_FSYNC otherwise
+ * (*wait = 1: the step returns COMPACT_WAITING).
  */
-static enum sl_err compact_swap(struct compact_run *run, uint32_t idx)
+static enum sl_err cj_sync(struct compact_job *j, const int *fds, const int *data, uint32_t n,
+			   enum compact_jstate next, int *wait)
 {
-	struct plog *log = run->log;
-	struct segment *old = log->segs[idx];
+	struct ring *ring = j->cfg->ring;
+
+	SL_ASSERT(n >= 1 && n <= CJ_SYNC_MAX && j->sync_inflight == 0);
+	j->state = next;
+	if (ring == NULL) {
+		for (uint32_t i = 0; i < n; i++) {
+			int rc = data[i] ? fdatasync(fds[i]) : fsync(fds[i]);
+			if (rc != 0) {
+				LOG_E(j->cfg->shard_id, "compact %s: fsync: %s", j->log->dir,
+				      strerror(errno));
+				return SL_EIO;
+			}
+		}
+		return SL_OK;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = ring_get_sqe(ring);
+		io_uring_prep_fsync(sqe, fds[i], data[i] ? IORING_FSYNC_DATASYNC : 0);
+		j->sync[i].job = j;
+		j->sync[i].op.done = cj_sync_done;
+		ring_sqe_set_op(ring, sqe, &j->sync[i].op);
+		j->sync_inflight++;
+	}
+	*wait = 1;
+	return SL_OK;
+}
+
+static enum sl_err cj_sync1(struct compact_job *j, int fd, int data, enum compact_jstate next,
+			    int *wait)
+{
+	return cj_sync(j, &fd, &data, 1, next, wait);
+}
+
+/* Whether the job's current segment is still the listed one (retention or
+ * DeleteRecords may have deleted it between steps). */
+static int cj_seg_listed(const struct compact_job *j)
+{
+	return j->seg != NULL && cj_find(j->log, j->seg_base) == j->seg &&
+	       j->seg->state == SEGMENT_SEALED;
+}
+
+/* ---- job states ---- */
+
+/* CJ_PASS1: adds keyed records of [clean_offset, uncleanable) to the map. */
+static enum sl_err cj_pass1(struct compact_job *j, uint64_t budget)
+{
+	struct plog *log = j->log;
+	enum sl_err err = SL_OK;
+
+	if (j->seg != NULL && !cj_seg_listed(j))
+		cj_seg_put(&j->seg);     /* deleted meanwhile: older than the rest */
+	if (j->seg == NULL) {
+		struct segment *s = cj_next(log, j->seg_base, j->uncleanable);
+		for (uint32_t n = 0; s != NULL && s->next_offset <= j->clean_offset &&
+				     n < log->seg_count; n++)
+			s = cj_next(log, s->base_offset, j->uncleanable);
+		if (s == NULL) {
+			j->map_end = j->uncleanable;
+			j->state = CJ_OPEN;
+			j->seg_base = -1;
+			return SL_OK;
+		}
+		segment_ref(s);
+		j->seg = s;
+		j->seg_base = s->base_offset;
+		j->pos = 0;
+		j->rd = (struct compact_reader){ .fd = s->log_fd, .limit = s->size,
+						 .buf = j->rd.buf, .cap = j->rd.cap };
+	}
+	struct segment *seg = j->seg;
+	for (int64_t n = 0; j->pos < seg->size && n <= seg->size; n++) {
+		struct batch_header h;
+		const uint8_t *batch, *recs;
+		size_t rlen;
+		struct batch_record_iter it;
+		struct batch_record r;
+
+		if (budget > 0 && j->slice >= budget)
+			return SL_OK;
+		err = compact_reader_batch(&j->rd, j->pos, 0, &batch, &h);
+		if (err != SL_OK)
+			goto corrupt;
+		j->slice += batch_size_bytes(&h);
+		if (batch_last_offset(&h) < j->clean_offset ||
+		    (h.attributes & BATCH_ATTR_CONTROL) || h.records_count == 0) {
+			j->pos += (int64_t)batch_size_bytes(&h);
+			continue;
+		}
+		if (j->cfg->max_dirty_bytes > 0 && j->st->bytes_scanned > 0 &&
+		    (int64_t)(j->st->bytes_scanned + batch_size_bytes(&h)) > j->cfg->max_dirty_bytes) {
+			j->map_end = h.base_offset;
+			goto done;
+		}
+		j->pos += (int64_t)batch_size_bytes(&h);
+		j->st->bytes_scanned += batch_size_bytes(&h);
+		err = compact_records(j, batch, &h, &recs, &rlen);
+		if (err != SL_OK)
+			goto corrupt;
+		batch_record_iter_init(&it, recs, rlen, h.records_count);
+		while ((err = batch_record_next(&it, &r)) == SL_OK) {
+			int64_t off = h.base_offset + r.offset_delta;
+			uint64_t h0, h1;
+			if (r.key == NULL || off < j->clean_offset)
+				continue;
+			compact_key_hash(r.key, r.key_len, &h0, &h1);
+			if (compact_map_put(&j->map, h0, h1, off)) {
+				j->map_end = off;
+				j->st->map_full = 1;
+				goto done;
+			}
+		}
+		if (err != SL_ENOTFOUND)
+			goto corrupt;
+		err = SL_OK;
+	}
+	cj_seg_put(&j->seg);
+	return SL_OK;
+done:
+	cj_seg_put(&j->seg);
+	j->state = CJ_OPEN;
+	j->seg_base = -1;
+	return SL_OK;
+corrupt:
+	LOG_E(log->cfg.shard_id, "compact %s: segment %s: bad batch before position %lld: %s",
+	      log->dir, seg->name, (long long)j->pos, sl_err_str(err));
+	return err == SL_ENOMEM ? err : (err == SL_EIO ? SL_EIO : SL_ECORRUPT);
+}
+
+/* CJ_OPEN: the next sealed segment below map_end gets a `.cleaned`. */
+static enum sl_err cj_open(struct compact_job *j)
+{
+	char cleaned[COMPACT_NAME_BYTES];
+	struct segment *s = cj_next(j->log, j->seg_base, j->map_end);
+
+	if (s == NULL) {
+		j->state = CJ_CKPT;
+		return SL_OK;
+	}
+	segment_ref(s);
+	j->seg = s;
+	j->seg_base = s->base_offset;
+	cj_name_of(j, CJ_NAME_CLEANED, cleaned);
+	j->wfd = openat(j->dirfd, cleaned, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (j->wfd < 0) {
+		LOG_E(j->cfg->shard_id, "compact %s: create %s: %s", j->log->dir, cleaned,
+		      strerror(errno));
+		return SL_EIO;
+	}
+	j->name = CJ_NAME_CLEANED;
+	j->wlen = 0;
+	j->wpos = 0;
+	j->pos = 0;
+	j->rd = (struct compact_reader){ .fd = s->log_fd, .limit = s->size,
+					 .buf = j->rd.buf, .cap = j->rd.cap };
+	j->state = CJ_REWRITE;
+	return SL_OK;
+}
+
+/* The current segment vanished (retention, DeleteRecords): forget its
+ * rewrite and make the unlink durable before going on. */
+static enum sl_err cj_skip(struct compact_job *j, int *wait)
+{
+	LOG_I(j->cfg->shard_id, "compact %s: segment %020lld was deleted during its rewrite",
+	      j->log->dir, (long long)j->seg_base);
+	cj_drop_name(j);
+	cj_seg_put(&j->seg);
+	return cj_sync1(j, j->dirfd, 0, CJ_OPEN, wait);
+}
+
+/* CJ_REWRITE: filters batches of seg into .cleaned, then fdatasyncs it. */
+static enum sl_err cj_rewrite(struct compact_job *j, uint64_t budget, int *wait)
+{
+	struct segment *seg = j->seg;
+	enum sl_err err = SL_OK;
+
+	if (!cj_seg_listed(j))
+		return cj_skip(j, wait);
+	for (int64_t n = 0; j->pos < seg->size && n <= seg->size; n++) {
+		struct batch_header h;
+		const uint8_t *batch;
+		if (budget > 0 && j->slice >= budget)
+			return SL_OK;
+		err = compact_reader_batch(&j->rd, j->pos, BATCH_CHECK_CRC, &batch, &h);
+		if (err != SL_OK)
+			break;
+		j->slice += batch_size_bytes(&h);
+		j->pos += (int64_t)batch_size_bytes(&h);
+		err = compact_batch(j, batch, &h, j->pos == seg->size);
+		if (err != SL_OK)
+			break;
+	}
+	if (err == SL_OK)
+		err = compact_write_flush(j);
+	if (err != SL_OK) {
+		LOG_E(j->cfg->shard_id, "compact %s: segment %s at position %lld: %s", j->log->dir,
+		      seg->name, (long long)j->pos, sl_err_str(err));
+		return err;
+	}
+	return cj_sync1(j, j->wfd, 1, CJ_CLEANED_SYNCED, wait);
+}
+
+/* CJ_CLEANED_SYNCED: an unchanged segment's .cleaned goes; otherwise the
+ * rename to .swap is the commit point, made durable by the directory fsync. */
+static enum sl_err cj_cleaned_synced(struct compact_job *j, int *wait)
+{
+	char cleaned[COMPACT_NAME_BYTES], swap[COMPACT_NAME_BYTES];
+	struct segment *seg = j->seg;
+
+	close(j->wfd);
+	j->wfd = -1;
+	if (!cj_seg_listed(j))
+		return cj_skip(j, wait);
+	j->st->bytes_before += (uint64_t)seg->size;
+	if (j->wpos == seg->size) {
+		cj_drop_name(j);
+		j->st->segments_unchanged++;
+		j->st->bytes_after += (uint64_t)seg->size;
+		cj_seg_put(&j->seg);
+		j->state = CJ_OPEN;
+		return SL_OK;
+	}
+	SL_ASSERT(j->wpos < seg->size);
+	j->st->bytes_after += (uint64_t)j->wpos;
+	cj_name_of(j, CJ_NAME_CLEANED, cleaned);
+	cj_name_of(j, CJ_NAME_SWAP, swap);
+	if (renameat(j->dirfd, cleaned, j->dirfd, swap) != 0) {
+		LOG_E(j->cfg->shard_id, "compact %s: segment %s: rename .cleaned: %s", j->log->dir,
+		      seg->name, strerror(errno));
+		return SL_EIO;
+	}
+	j->name = CJ_NAME_SWAP;
+	return cj_sync1(j, j->dirfd, 0, CJ_COMMITTED, wait);
+}
+
+/* CJ_COMMITTED: steps 3-5 of the swap (compact.h); the final directory
+ * fsync and the new indexes' fdatasync go out together. */
+static enum sl_err cj_committed(struct compact_job *j, int *wait)
+{
+	struct plog *log = j->log;
+	struct segment *old = j->seg;
 	struct segment *nseg = NULL;
 	struct segment_load_report rep = { 0 };
-	char cleaned[COMPACT_NAME_BYTES], swap[COMPACT_NAME_BYTES], name[SEGMENT_NAME_BYTES];
+	char swap[COMPACT_NAME_BYTES], name[SEGMENT_NAME_BYTES];
 	enum sl_err err;
-	int rc = 0;
-	const char *what = "rename .cleaned";
 
-	segment_file_name(name, old->base_offset, ".log");
-	snprintf(cleaned, sizeof(cleaned), "%s.cleaned", name);
-	snprintf(swap, sizeof(swap), "%s.swap", name);
-	if (renameat(log->dirfd, cleaned, log->dirfd, swap) != 0) {
-		rc = -errno;
-		(void)unlinkat(log->dirfd, cleaned, 0);
-		goto cleanup;
-	}
-	what = "fsync dir";
-	rc = compact_fsync_dir(log);
-	if (rc != 0)
-		goto cleanup;
+	if (!cj_seg_listed(j))
+		return cj_skip(j, wait);
+	int idx = cj_index_of(log, old);
+	SL_ASSERT(idx >= 0);
+	cj_name_of(j, CJ_NAME_SWAP, swap);
 	segment_file_name(name, old->base_offset, ".index");
-	(void)unlinkat(log->dirfd, name, 0);
+	(void)unlinkat(j->dirfd, name, 0);
 	segment_file_name(name, old->base_offset, ".timeindex");
-	(void)unlinkat(log->dirfd, name, 0);
+	(void)unlinkat(j->dirfd, name, 0);
 	segment_file_name(name, old->base_offset, ".log");
-	what = "rename .swap";
-	if (renameat(log->dirfd, swap, log->dirfd, name) != 0) {
-		rc = -errno;
-		goto cleanup;
+	if (renameat(j->dirfd, swap, j->dirfd, name) != 0) {
+		LOG_E(log->cfg.shard_id, "compact %s: segment %s: rename .swap: %s", log->dir,
+		      old->name, strerror(errno));
+		return SL_EIO;
 	}
-	what = "fsync dir";
-	rc = compact_fsync_dir(log);
-	if (rc != 0)
-		goto cleanup;
+	j->name = CJ_NAME_NONE;
 	err = segment_load(&nseg, log->dirfd, old->base_offset, &log->scfg, SEGMENT_LOAD_RECOVER,
 			   old->base_offset, &rep);
 	if (err != SL_OK) {
@@ -608,8 +928,6 @@ static enum sl_err compact_swap(struct compact_run *run, uint32_t idx)
 		return SL_ECORRUPT;
 	}
 	err = segment_seal(nseg);
-	if (err == SL_OK)
-		err = plog_seg_sync_now(log, nseg);
 	if (err != SL_OK) {
 		segment_unref(nseg);
 		return err;
@@ -619,71 +937,59 @@ static enum sl_err compact_swap(struct compact_run *run, uint32_t idx)
 	log->segs[idx] = nseg;
 	old->state = SEGMENT_DELETED;
 	segment_unref(old);
-	return SL_OK;
-
-cleanup:
-	LOG_E(log->cfg.shard_id, "compact %s: segment %s: %s: %s", log->dir, old->name, what,
-	      strerror(-rc));
-	return SL_EIO;
+	cj_seg_put(&j->seg);
+	segment_ref(nseg);
+	j->nseg = nseg;
+	int fds[3] = { j->dirfd, nseg->oindex.fd, nseg->tindex.fd };
+	int data[3] = { 0, 1, 1 };
+	return cj_sync(j, fds, data, 3, CJ_SWAPPED, wait);
 }
 
-/* Rewrites segs[idx] into `<base>.log.cleaned` and swaps it in if it shrank. */
-static enum sl_err compact_segment(struct compact_run *run, uint32_t idx)
+/* CJ_CKPT: compact.checkpoint.tmp with clean_offset = map_end, fdatasynced
+ * (the format of checkpoint_write, checkpoint.h). */
+static enum sl_err cj_ckpt(struct compact_job *j, int *wait)
 {
-	struct plog *log = run->log;
-	struct segment *seg = log->segs[idx];
-	char cleaned[COMPACT_NAME_BYTES], name[SEGMENT_NAME_BYTES];
-	enum sl_err err = SL_OK;
-	int64_t pos = 0;
+	char buf[128];
+	int len = snprintf(buf, sizeof(buf), "0\n1\nclean_offset %lld\n", (long long)j->map_end);
 
-	segment_file_name(name, seg->base_offset, ".log");
-	snprintf(cleaned, sizeof(cleaned), "%s.cleaned", name);
-	run->wfd = openat(log->dirfd, cleaned, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (run->wfd < 0) {
-		LOG_E(log->cfg.shard_id, "compact %s: create %s: %s", log->dir, cleaned,
+	SL_ASSERT(len > 0 && (size_t)len < sizeof(buf));
+	j->wfd = openat(j->dirfd, CJ_CKPT_TMP_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (j->wfd < 0) {
+		LOG_E(j->cfg->shard_id, "compact %s: create %s: %s", j->log->dir, CJ_CKPT_TMP_NAME,
 		      strerror(errno));
 		return SL_EIO;
 	}
-	run->wlen = 0;
-	run->wpos = 0;
-	run->rd = (struct compact_reader){ .fd = seg->log_fd, .limit = seg->size,
-					   .buf = run->rd.buf, .cap = run->rd.cap };
-	for (int64_t n = 0; pos < seg->size && n <= seg->size; n++) {
-		struct batch_header h;
-		const uint8_t *batch;
-		err = compact_reader_batch(&run->rd, pos, BATCH_CHECK_CRC, &batch, &h);
-		if (err != SL_OK)
-			break;
-		pos += (int64_t)batch_size_bytes(&h);
-		err = compact_batch(run, batch, &h, pos == seg->size);
-		if (err != SL_OK)
-			break;
+	j->name = CJ_NAME_CKPT_TMP;
+	if (compact_pwrite_all(j->wfd, (const uint8_t *)buf, (size_t)len, 0) != SL_OK) {
+		LOG_E(j->cfg->shard_id, "compact %s: write %s failed", j->log->dir,
+		      CJ_CKPT_TMP_NAME);
+		return SL_EIO;
 	}
-	if (err == SL_OK)
-		err = compact_write_flush(run);
-	if (err == SL_OK && fdatasync(run->wfd) != 0)
-		err = SL_EIO;
-	close(run->wfd);
-	run->wfd = -1;
-	if (err != SL_OK) {
-		LOG_E(log->cfg.shard_id, "compact %s: segment %s at position %lld: %s", log->dir,
-		      seg->name, (long long)pos, sl_err_str(err));
-		(void)unlinkat(log->dirfd, cleaned, 0);
-		return err;
+	return cj_sync1(j, j->wfd, 1, CJ_CKPT_SYNCED, wait);
+}
+
+static enum sl_err cj_ckpt_synced(struct compact_job *j, int *wait)
+{
+	struct compact_stats *st = j->st;
+
+	close(j->wfd);
+	j->wfd = -1;
+	if (renameat(j->dirfd, CJ_CKPT_TMP_NAME, j->dirfd, COMPACT_CHECKPOINT_NAME) != 0) {
+		LOG_E(j->cfg->shard_id, "compact %s: rename %s: %s", j->log->dir, CJ_CKPT_TMP_NAME,
+		      strerror(errno));
+		return SL_EIO;
 	}
-	run->st->bytes_before += (uint64_t)seg->size;
-	if (run->wpos == seg->size) {
-		(void)unlinkat(log->dirfd, cleaned, 0);
-		run->st->segments_unchanged++;
-		run->st->bytes_after += (uint64_t)seg->size;
-		return SL_OK;
-	}
-	SL_ASSERT(run->wpos < seg->size);
-	run->st->bytes_after += (uint64_t)run->wpos;
-	err = compact_swap(run, idx);
-	if (err == SL_OK)
-		run->st->segments_rewritten++;
-	return err;
+	j->name = CJ_NAME_NONE;
+	st->clean_offset_after = j->map_end;
+	st->more = j->map_end < j->uncleanable;
+	LOG_I(j->cfg->shard_id,
+	      "compact %s: [.., %lld) %llu -> %llu bytes, %llu of %llu records removed "
+	      "(%llu tombstones), %u segments rewritten%s", j->log->dir, (long long)j->map_end,
+	      (unsigned long long)st->bytes_before, (unsigned long long)st->bytes_after,
+	      (unsigned long long)st->records_removed, (unsigned long long)st->records_read,
+	      (unsigned long long)st->tombstones_removed, st->segments_rewritten,
+	      st->more ? ", more to do" : "");
+	return cj_sync1(j, j->dirfd, 0, CJ_DONE, wait);
 }
 
 /* ---- public ---- */
@@ -697,65 +1003,170 @@ void compact_config_default(struct compact_config *cfg)
 	cfg->shard_id = LOG_NO_SHARD;
 }
 
-enum sl_err plog_compact(struct plog *log, int64_t now_ms, const struct compact_config *cfg,
-			 struct compact_stats *st)
+enum sl_err compact_job_start(struct compact_job **out, struct plog *log, int64_t now_ms,
+			      const struct compact_config *cfg)
 {
-	struct compact_run run = { .log = log, .cfg = cfg, .st = st, .now_ms = now_ms, .wfd = -1 };
+	struct compact_job *j;
 	enum sl_err err;
 	int nsealed;
 
-	memset(st, 0, sizeof(*st));
+	*out = NULL;
 	if (cfg->delete_retention_ms < 0 || cfg->map_bytes < COMPACT_MAP_BYTES_MIN)
 		return SL_EINVAL;
 	if (log->failed || log->closing)
 		return SL_ECLOSED;
-	err = compact_clean_offset_read(log, &run.clean_offset);
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return SL_ENOMEM;
+	j->log = log;
+	j->cfg_copy = *cfg;
+	j->cfg = &j->cfg_copy;
+	j->st = &j->stats;
+	j->now_ms = now_ms;
+	j->wfd = -1;
+	j->seg_base = -1;
+	j->dirfd = fcntl(log->dirfd, F_DUPFD_CLOEXEC, 0);
+	if (j->dirfd < 0) {
+		free(j);
+		return SL_EIO;
+	}
+	err = compact_clean_offset_read(log, &j->clean_offset);
 	if (err != SL_OK)
-		return err;
+		goto fail;
 	nsealed = compact_sealed_count(log);
-	st->clean_offset_before = run.clean_offset;
-	st->clean_offset_after = run.clean_offset;
-	if (nsealed == 0 || run.clean_offset >= log->segs[nsealed]->base_offset)
+	j->st->clean_offset_before = j->clean_offset;
+	j->st->clean_offset_after = j->clean_offset;
+	j->guard = log->segs[nsealed];
+	segment_ref(j->guard);
+	j->uncleanable = j->guard->base_offset;
+	j->map_end = j->uncleanable;
+	if (nsealed == 0 || j->clean_offset >= j->uncleanable) {
+		j->state = CJ_DONE;
+		*out = j;
 		return SL_OK;
-	err = compact_map_init(&run.map, cfg->map_bytes);
+	}
+	err = compact_map_init(&j->map, cfg->map_bytes);
+	if (err != SL_OK)
+		goto fail;
+	j->wbuf = malloc(COMPACT_WRITE_BYTES);
+	if (j->wbuf == NULL) {
+		err = SL_ENOMEM;
+		goto fail;
+	}
+	j->state = CJ_PASS1;
+	*out = j;
+	return SL_OK;
+fail:
+	cj_release(j);
+	return err;
+}
+
+enum sl_err compact_job_step(struct compact_job *j, uint64_t budget_bytes,
+			     enum compact_progress *prog)
+{
+	struct plog *log = j->log;
+	enum sl_err err = SL_OK;
+	int wait = 0;
+
+	SL_ASSERT(j->sync_inflight == 0 && !j->orphan);
+	*prog = COMPACT_RUNNING;
+	if (j->sync_res != 0) {
+		LOG_E(j->cfg->shard_id, "compact %s: fsync failed: %s", log->dir,
+		      strerror(-j->sync_res));
+		return SL_EIO;
+	}
+	if (j->state == CJ_DONE) {
+		*prog = COMPACT_FINISHED;
+		return SL_OK;
+	}
+	if (log->failed || log->closing)
+		return SL_ECLOSED;
+	/* Truncation below the first unclean segment invalidates the map. */
+	if (cj_find(log, j->uncleanable) != j->guard || j->guard->state == SEGMENT_DELETED) {
+		LOG_I(j->cfg->shard_id, "compact %s: log truncated or trimmed under the job, "
+		      "giving up this round", log->dir);
+		return SL_EAGAIN;
+	}
+	j->slice = 0;
+	for (uint32_t n = 0; n < 64 && err == SL_OK && !wait; n++) {
+		if (budget_bytes > 0 && j->slice >= budget_bytes)
+			return SL_OK;
+		switch (j->state) {
+		case CJ_PASS1:
+			err = cj_pass1(j, budget_bytes);
+			break;
+		case CJ_OPEN:
+			err = cj_open(j);
+			break;
+		case CJ_REWRITE:
+			err = cj_rewrite(j, budget_bytes, &wait);
+			break;
+		case CJ_CLEANED_SYNCED:
+			err = cj_cleaned_synced(j, &wait);
+			break;
+		case CJ_COMMITTED:
+			err = cj_committed(j, &wait);
+			break;
+		case CJ_SWAPPED:
+			cj_seg_put(&j->nseg);
+			j->st->segments_rewritten++;
+			j->state = CJ_OPEN;
+			break;
+		case CJ_CKPT:
+			err = cj_ckpt(j, &wait);
+			break;
+		case CJ_CKPT_SYNCED:
+			err = cj_ckpt_synced(j, &wait);
+			break;
+		case CJ_DONE:
+			*prog = COMPACT_FINISHED;
+			return SL_OK;
+		}
+	}
+	if (err == SL_OK && wait)
+		*prog = COMPACT_WAITING;
+	return err;
+}
+
+const struct compact_stats *compact_job_stats(const struct compact_job *j)
+{
+	return j->st;
+}
+
+void compact_job_free(struct compact_job *j)
+{
+	if (j == NULL)
+		return;
+	SL_ASSERT(!j->orphan);
+	if (j->sync_inflight > 0) {
+		/* The fsync completions free it; names go now. */
+		j->orphan = 1;
+		cj_drop_name(j);
+		return;
+	}
+	cj_release(j);
+}
+
+enum sl_err plog_compact(struct plog *log, int64_t now_ms, const struct compact_config *cfg,
+			 struct compact_stats *st)
+{
+	struct compact_config c = *cfg;
+	struct compact_job *j = NULL;
+	enum compact_progress prog = COMPACT_RUNNING;
+	enum sl_err err;
+
+	memset(st, 0, sizeof(*st));
+	c.ring = NULL;              /* blocking: every fsync inline */
+	err = compact_job_start(&j, log, now_ms, &c);
 	if (err != SL_OK)
 		return err;
-	run.wbuf = malloc(COMPACT_WRITE_BYTES);
-	if (run.wbuf == NULL) {
-		err = SL_ENOMEM;
-		goto cleanup;
-	}
-	err = compact_pass1(&run, nsealed);
-	if (err != SL_OK)
-		goto cleanup;
-	SL_ASSERT(run.map_end > run.clean_offset &&
-		  run.map_end <= log->segs[nsealed]->base_offset);
-	for (int i = 0; i < nsealed && log->segs[i]->base_offset < run.map_end; i++) {
-		err = compact_segment(&run, (uint32_t)i);
+	for (uint64_t n = 0; n < (1ull << 40) && prog != COMPACT_FINISHED; n++) {
+		err = compact_job_step(j, 0, &prog);
 		if (err != SL_OK)
-			goto cleanup;
+			break;
 	}
-	struct checkpoint_entry e = { .key = "clean_offset", .value = run.map_end };
-	err = checkpoint_write(log->dirfd, COMPACT_CHECKPOINT_NAME, &e, 1);
-	if (err != SL_OK)
-		goto cleanup;
-	st->clean_offset_after = run.map_end;
-	st->more = run.map_end < log->segs[nsealed]->base_offset;
-	LOG_I(log->cfg.shard_id,
-	      "compact %s: [.., %lld) %llu -> %llu bytes, %llu of %llu records removed "
-	      "(%llu tombstones), %u segments rewritten%s", log->dir, (long long)run.map_end,
-	      (unsigned long long)st->bytes_before, (unsigned long long)st->bytes_after,
-	      (unsigned long long)st->records_removed, (unsigned long long)st->records_read,
-	      (unsigned long long)st->tombstones_removed, st->segments_rewritten,
-	      st->more ? ", more to do" : "");
-
-cleanup:
-	free(run.wbuf);
-	free(run.obuf);
-	free(run.kbuf);
-	free(run.dbuf);
-	free(run.rd.buf);
-	free(run.map.slots);
+	*st = *j->st;
+	compact_job_free(j);
 	return err;
 }
 
@@ -825,6 +1236,12 @@ enum sl_err compact_recover(const char *dir, int shard_id)
 			(void)unlinkat(dfd, de->d_name, 0);
 			LOG_W(shard_id, "compact %s: removed unfinished %s", dir, de->d_name);
 			changed = 1;
+		}
+		if (strcmp(de->d_name, CJ_CKPT_TMP_NAME) == 0) {
+			/* A job's unfinished checkpoint: the old one stands. */
+			(void)unlinkat(dfd, de->d_name, 0);
+			changed = 1;
+			continue;
 		}
 		if (!compact_parse_name(de->d_name, ".log.swap", base))
 			continue;

@@ -60,11 +60,47 @@
  *   and completes a leftover `.swap` (steps 3-4); plog_open ignores those
  *   names and rebuilds missing indexes.
  *
- * Cost: plog_compact is synchronous (pread/pwrite/fdatasync) and BLOCKS the
- *   owner shard while it runs: pass 1 reads at most max_dirty_bytes of dirty
+ * Incremental jobs (compact_job_*): the same work as a resumable state
+ *   machine, so the owner shard keeps serving produce and fetch:
+ *     PASS1 -> [OPEN -> REWRITE -> CLEANED_SYNCED -> COMMITTED -> SWAPPED]*
+ *           -> CKPT -> CKPT_SYNCED -> DONE
+ *   compact_job_step reads at most about budget_bytes of input (whole
+ *   batches; at least one) and returns COMPACT_RUNNING (call again after
+ *   yielding to the loop), COMPACT_WAITING (an fsync is in flight on
+ *   cfg.ring; cfg.wake runs when it completed: call step then) or
+ *   COMPACT_FINISHED. Every fsync (the .cleaned file, the commit and final
+ *   directory fsyncs, the new segment's indexes, compact.checkpoint.tmp and
+ *   its rename) is an IORING_OP_FSYNC on cfg.ring; with cfg.ring NULL they
+ *   are done inline (plog_compact, tests). compact.checkpoint is replaced
+ *   through `compact.checkpoint.tmp` (written, fdatasynced, renamed, dir
+ *   fsynced). Reads and the rewrite use pread/pwrite of at most one slice.
+ *   Still synchronous inside one step: loading the swapped-in segment
+ *   (segment_load rebuilds its indexes, CRC-checking its batches), i.e. a
+ *   step proportional to the new segment's size, once per rewritten segment.
+ *   What may happen between steps, and what the job does:
+ *   - appends, rolls, read slices: nothing (sealed segments are immutable;
+ *     the job holds references on the segments it reads; a slice keeps the
+ *     replaced segment's fd);
+ *   - retention / DeleteRecords deleting a segment the job scans or
+ *     rewrites: pass 1 goes on with the next segment; a rewrite of it is
+ *     dropped (.cleaned or .swap unlinked, directory fsynced) and the job
+ *     goes on with the next segment;
+ *   - truncation that removes or replaces the first segment that was not
+ *     sealed at the start (the map may then name offsets that no longer
+ *     exist): the next step fails with SL_EAGAIN (free the job, retry later);
+ *   - log failing or closing: the next step fails with SL_ECLOSED;
+ *   - compact_job_free at any point (close, delete, errors): unlinks the
+ *     job's .cleaned/.swap/.tmp file (the old `<base>.log` is intact, so this
+ *     rolls the segment back), drops its references; with an fsync in flight
+ *     the job frees itself in that completion (it owns a dup of the
+ *     directory fd, so the log may close first).
+ *   Memory: the map (map_bytes, calloc'd so starting is cheap) plus buffers
+ *   of the largest batch.
+ *
+ * plog_compact runs one job to completion inline (BLOCKS the owner shard;
+ *   for tests and tools): pass 1 reads at most max_dirty_bytes of dirty
  *   data (at least one batch), pass 2 reads the segments below map_end (the
  *   already-clean head plus those dirty bytes) and writes what is kept.
- *   Memory: the map (map_bytes) plus buffers of the largest batch.
  *
  * Ownership: runs on the shard that owns the plog (io/ rules: no locks).
  */
@@ -77,6 +113,11 @@
 #include "sl.h"
 
 struct plog;
+struct ring;
+struct compact_job;
+
+/* Called when a job's fsyncs completed (from the ring's completion dispatch). */
+typedef void compact_wake_fn(void *arg);
 
 #define COMPACT_CHECKPOINT_NAME "compact.checkpoint"
 #define COMPACT_MAP_BYTES_MIN 4096
@@ -89,6 +130,15 @@ struct compact_config {
 	size_t map_bytes;              /* key map budget, >= COMPACT_MAP_BYTES_MIN */
 	int64_t max_dirty_bytes;       /* pass 1 bytes per call; <= 0: unlimited */
 	int shard_id;                  /* for log lines */
+	struct ring *ring;             /* jobs: fsyncs on this ring (the log's); NULL: inline */
+	compact_wake_fn *wake;         /* jobs with a ring: an fsync wait ended */
+	void *wake_arg;
+};
+
+enum compact_progress {
+	COMPACT_RUNNING = 0,           /* more to do: call compact_job_step again */
+	COMPACT_WAITING,               /* fsyncs in flight: wait for cfg.wake */
+	COMPACT_FINISHED,              /* done: compact_job_stats, compact_job_free */
 };
 
 void compact_config_default(struct compact_config *cfg);
@@ -130,6 +180,29 @@ enum sl_err plog_compact(struct plog *log, int64_t now_ms, const struct compact_
 			 struct compact_stats *st);
 
 /*
+ * Starts an incremental job (above) over the log's current sealed segments
+ * at now_ms; *cfg is copied. A job with nothing to do finishes at its first
+ * step. SL_EINVAL bad config; SL_ECLOSED; SL_EIO / SL_ECORRUPT (checkpoint);
+ * SL_ENOMEM.
+ */
+enum sl_err compact_job_start(struct compact_job **out, struct plog *log, int64_t now_ms,
+			      const struct compact_config *cfg);
+
+/*
+ * One slice of at most about budget_bytes of input (0: no limit). Must not
+ * be called while COMPACT_WAITING. Errors as plog_compact, plus SL_EAGAIN
+ * (log truncated under the job); after an error only compact_job_free.
+ */
+enum sl_err compact_job_step(struct compact_job *job, uint64_t budget_bytes,
+			     enum compact_progress *prog);
+
+/* What the job did so far (all of it once FINISHED). */
+const struct compact_stats *compact_job_stats(const struct compact_job *job);
+
+/* Cancels (see above) or releases a job; NULL is fine. */
+void compact_job_free(struct compact_job *job);
+
+/*
  * Computes the dirty ratio from the segments and `compact.checkpoint`.
  * SL_EIO / SL_ECORRUPT when the checkpoint cannot be read (a missing one
  * means clean_offset = start offset).
@@ -138,7 +211,8 @@ enum sl_err plog_compact_dirty(struct plog *log, struct compact_dirty *out);
 
 /*
  * Crash recovery of compaction files in partition directory `dir` (a
- * missing directory is fine): deletes `*.cleaned`, completes `<base>.log.swap`
+ * missing directory is fine): deletes `*.cleaned` and a job's
+ * `compact.checkpoint.tmp`, completes `<base>.log.swap`
  * (unlinks that base's indexes, renames it over `<base>.log`), fsyncs the
  * directory when it changed anything. Call before plog_open. SL_EIO (logged).
  */

@@ -213,6 +213,8 @@ enum sl_err broker_shard_start(struct shard *sh, struct broker *b)
 		return err;
 	bs->parts.config = b->config;
 	bs->parts.delete_gone = true;
+	bs->parts.cluster = b->config->zookeeper_connect[0] != '\0';
+	bs->parts.node_id = b->node_id;
 	err = partition_set_sync(&bs->parts, bs->snap);
 	if (err != SL_OK)
 		return err;

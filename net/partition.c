@@ -78,7 +78,18 @@ struct partition {
 	bool closing;
 	bool kicking;
 	bool seen;                       /* mark for partition_set_sync */
+	/* cluster mode (partition.h "replication's hooks") */
+	bool hw_managed;                 /* hw is set by replication, not the log end */
+	int64_t hw;                      /* the high watermark while hw_managed */
+	void *repl;                      /* replication's per-partition state */
 };
+
+/* The high watermark reads and waits see (invariant 1). */
+static int64_t partition_hw_now(const struct partition *p)
+{
+	SL_ASSERT(p->log != NULL);
+	return p->hw_managed ? p->hw : plog_end_offset(p->log);
+}
 
 static int64_t partition_now_ms(void)
 {
@@ -167,7 +178,7 @@ static void partition_retention_fire(struct timer *t, void *ctx)
 				LOG_D(ps->sh->id, "partition %s: expired idle producers", p->dir);
 			/* Compaction (pcompact.h) runs on this timer too; a compact-only
 			 * topic has no time/size retention, as in Kafka. */
-			(void)pcompact_check(p->log, &p->compact, p->dir, (int)ps->sh->id, now);
+			(void)pcompact_check(p->log, &p->compact, p->dir, ps->sh, now);
 			if (p->compact.compact && !p->compact.delete_policy)
 				continue;
 			enum sl_err err = plog_retention_enforce(p->log, now, plog_end_offset(p->log),
@@ -466,6 +477,8 @@ static void partition_kick(struct partition *p)
 	p->kicking = false;
 	if (p->log != NULL && plog_end_offset(p->log) != p->last_end) {
 		p->last_end = plog_end_offset(p->log);
+		if (p->set->hooks != NULL && p->set->hooks->on_end != NULL && !p->closing)
+			p->set->hooks->on_end(p, p->last_end);
 		partition_wake(p);
 	}
 	partition_tick_arm(p);
@@ -558,14 +571,14 @@ int16_t partition_offsets(const struct partition *p, struct partition_offsets *o
 		return KERR_KAFKA_STORAGE_ERROR;
 	}
 	out->log_start_offset = plog_start_offset(p->log);
-	out->high_watermark = plog_end_offset(p->log);
+	out->high_watermark = partition_hw_now(p);
 	out->last_stable_offset = out->high_watermark;
 	SL_ASSERT(out->log_start_offset <= out->high_watermark);
 	return KERR_NONE;
 }
 
-int16_t partition_read(struct partition *p, int64_t offset, uint32_t max_bytes,
-		       struct plog_slice *out)
+int16_t partition_read_upto(struct partition *p, int64_t offset, uint32_t max_bytes,
+			    bool to_log_end, struct plog_slice *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
@@ -576,12 +589,99 @@ int16_t partition_read(struct partition *p, int64_t offset, uint32_t max_bytes,
 	/* A client's offset: INT64_MIN must not reach plog_read's offset - 1. */
 	if (offset < 0)
 		return KERR_OFFSET_OUT_OF_RANGE;
-	enum sl_err err = plog_read(p->log, offset, max_bytes, plog_end_offset(p->log), out);
+	enum sl_err err = plog_read(p->log, offset, max_bytes,
+				    to_log_end ? plog_end_offset(p->log) : partition_hw_now(p), out);
 	if (err != SL_OK) {
 		memset(out, 0, sizeof(*out));
 		out->fd = -1;
 	}
 	return kerr_from_storage(err);
+}
+
+int16_t partition_read(struct partition *p, int64_t offset, uint32_t max_bytes,
+		       struct plog_slice *out)
+{
+	return partition_read_upto(p, offset, max_bytes, false, out);
+}
+
+/* ---- replication's hooks (cluster mode) ---- */
+
+int64_t partition_log_end(const struct partition *p)
+{
+	return p->log != NULL ? plog_end_offset(p->log) : -1;
+}
+
+int64_t partition_hw(const struct partition *p)
+{
+	return p->log != NULL ? partition_hw_now(p) : -1;
+}
+
+void partition_hw_set(struct partition *p, int64_t hw)
+{
+	if (p->log == NULL)
+		return;
+	int64_t lo = plog_start_offset(p->log), hi = plog_end_offset(p->log);
+	int64_t before = partition_hw_now(p);
+	p->hw = hw < lo ? lo : hw > hi ? hi : hw;
+	p->hw_managed = true;
+	if (p->hw != before)
+		partition_wake(p);
+}
+
+void partition_hw_advance(struct partition *p, int64_t hw)
+{
+	if (p->log == NULL || !p->hw_managed)
+		return;
+	int64_t hi = plog_end_offset(p->log);
+	if (hw > hi)
+		hw = hi;
+	if (hw <= p->hw)
+		return;
+	p->hw = hw;
+	partition_wake(p);
+}
+
+void partition_hw_unmanage(struct partition *p)
+{
+	bool moved = p->hw_managed && p->log != NULL && p->hw != plog_end_offset(p->log);
+	p->hw_managed = false;
+	if (moved)
+		partition_wake(p);
+}
+
+bool partition_hw_managed(const struct partition *p)
+{
+	return p->hw_managed;
+}
+
+void *partition_repl(const struct partition *p)
+{
+	return p->repl;
+}
+
+void partition_repl_set(struct partition *p, void *repl)
+{
+	p->repl = repl;
+}
+
+const struct kuuid *partition_topic_id(const struct partition *p)
+{
+	return &p->topic_id;
+}
+
+int32_t partition_index(const struct partition *p)
+{
+	return p->index;
+}
+
+const char *partition_dir(const struct partition *p)
+{
+	return p->dir;
+}
+
+struct partition_set *partition_set_of(const struct partition *p)
+{
+	return p->set;
 }
 
 struct plog *partition_log(struct partition *p)
@@ -790,6 +890,10 @@ static void partition_free(struct partition_set *ps, struct partition *p)
 	if (p->log != NULL && p->pstate != NULL && !plog_failed(p->log) &&
 	    producer_state_snapshot_write(p->pstate, p->dir, plog_end_offset(p->log)) != SL_OK)
 		LOG_W(ps->sh->id, "partition %s: producer state snapshot failed", p->dir);
+	pcompact_stop(&p->compact);  /* cancels a background compaction job */
+	if (ps->hooks != NULL && ps->hooks->on_close != NULL)
+		ps->hooks->on_close(p);  /* replication lets go of p (p->repl) */
+	SL_ASSERT(p->repl == NULL);
 	if (p->log != NULL) {
 		enum sl_err err = plog_close(p->log);
 		if (err != SL_OK)
@@ -900,6 +1004,24 @@ static void partition_set_sweep(struct partition_set *ps)
 	}
 }
 
+/*
+ * Whether this broker holds partition i of `topic`: always in single-node
+ * mode; in cluster mode when its replica state lists this broker. -1: not
+ * known yet (cluster mode, no replica state): keep what is open.
+ */
+static int partition_is_replica(const struct partition_set *ps, const struct catalog_topic *topic,
+				int32_t i)
+{
+	if (!ps->cluster)
+		return 1;
+	if (topic->pstates == NULL || topic->pstates[i].replica_count == 0)
+		return -1;
+	for (uint32_t r = 0; r < topic->pstates[i].replica_count; r++)
+		if (topic->pstates[i].replicas[r] == ps->node_id)
+			return 1;
+	return 0;
+}
+
 enum sl_err partition_set_sync(struct partition_set *ps, const struct catalog_snap *snap)
 {
 	uint32_t opened = 0;
@@ -917,7 +1039,7 @@ enum sl_err partition_set_sync(struct partition_set *ps, const struct catalog_sn
 			if (partition_owner(&topic->id, i, ps->shard_count) != ps->sh->id)
 				continue;
 			struct partition *p = partition_set_find(ps, &topic->id, i);
-			if (p != NULL) {
+			if (p != NULL && partition_is_replica(ps, topic, i) != 0) {
 				p->seen = true;
 				partition_reconfigure(p, &eff);
 				pcompact_settings(ps->config, topic->configs, topic->config_count,
@@ -932,7 +1054,8 @@ enum sl_err partition_set_sync(struct partition_set *ps, const struct catalog_sn
 		tcfg_effective(ps->config, &ps->plog_cfg, topic->configs, topic->config_count, &eff);
 		for (int32_t i = 0; i < topic->partition_count; i++) {
 			if (partition_owner(&topic->id, i, ps->shard_count) != ps->sh->id ||
-			    partition_set_find(ps, &topic->id, i) != NULL)
+			    partition_set_find(ps, &topic->id, i) != NULL ||
+			    partition_is_replica(ps, topic, i) != 1)
 				continue;
 			if (partition_add(ps, topic->name, &topic->id, i, &eff) != SL_OK)
 				return SL_ENOMEM;

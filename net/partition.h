@@ -9,7 +9,9 @@
  * cross-shard messages (api_produce.c, api_fetch.c, api_list_offsets.c).
  *
  * A shard's partition set follows the catalog snapshots it adopts
- * (partition_set_sync): partitions of new topics that it owns are opened
+ * (partition_set_sync): partitions of new topics that it owns (in cluster
+ * mode: only those whose replica state lists this broker; a topic with no
+ * replica state yet keeps what is open and opens nothing) are opened
  * (created on disk as `<log dir>/<topic>-<index>/`, with Kafka's
  * partition.metadata), partitions of topics gone from the snapshot are
  * closed; with `delete_gone` (the broker sets it) their directories are
@@ -27,7 +29,10 @@
  *
  * Invariants:
  *   1. high watermark = plog end offset (single node: every replica is
- *      this one, so an append is committed once it is visible).
+ *      this one, so an append is committed once it is visible), until
+ *      replication takes the partition over (cluster mode,
+ *      partition_hw_set): then it is what replication last set, within
+ *      [log start, log end], and only partition_hw_set lowers it.
  *   2. The tick timer is armed iff the log has timed work
  *      (plog_next_deadline_ms < INT64_MAX); it is re-armed after every
  *      append completion and every tick.
@@ -140,8 +145,44 @@ int16_t partition_offsets(const struct partition *p, struct partition_offsets *o
 int16_t partition_read(struct partition *p, int64_t offset, uint32_t max_bytes,
 		       struct plog_slice *out);
 
+/* partition_read, bounded by the log end instead of the high watermark
+ * when `to_log_end` (a follower's fetch). */
+int16_t partition_read_upto(struct partition *p, int64_t offset, uint32_t max_bytes,
+			    bool to_log_end, struct plog_slice *out);
+
 /* The log of an OPEN partition, NULL if FAILED (ListOffsets lookups). */
 struct plog *partition_log(struct partition *p);
+
+/* ---- replication's hooks (cluster mode; runs on: the owner) ---- */
+
+/* Called by the partition set (partition_set.hooks, NULL: none). */
+struct partition_hooks {
+	/* The log end moved to `end` (appends completed). */
+	void (*on_end)(struct partition *p, int64_t end);
+	/* p is closing: free partition_repl(p) and partition_repl_set(p, NULL). */
+	void (*on_close)(struct partition *p);
+};
+
+/* Log end offset; -1 when FAILED. */
+int64_t partition_log_end(const struct partition *p);
+/* High watermark (invariant 1); -1 when FAILED. */
+int64_t partition_hw(const struct partition *p);
+/* Sets the high watermark to `hw` clamped to [log start, log end] and
+ * hands it to replication from now on; wakes waiters if it changed. */
+void partition_hw_set(struct partition *p, int64_t hw);
+/* Raises a replication-managed high watermark to `hw` (clamped to the log
+ * end); never lowers it; wakes waiters if it moved. No-op when unmanaged. */
+void partition_hw_advance(struct partition *p, int64_t hw);
+/* Back to high watermark = log end (this broker alone). */
+void partition_hw_unmanage(struct partition *p);
+bool partition_hw_managed(const struct partition *p);
+/* Replication's per-partition state, opaque here. */
+void *partition_repl(const struct partition *p);
+void partition_repl_set(struct partition *p, void *repl);
+const struct kuuid *partition_topic_id(const struct partition *p);
+int32_t partition_index(const struct partition *p);
+const char *partition_dir(const struct partition *p);
+struct partition_set *partition_set_of(const struct partition *p);
 
 /* ---- the set ---- */
 
@@ -154,6 +195,10 @@ struct partition_set {
 	const struct config *config;     /* topic defaults (NULL: Kafka's); set after init */
 	bool delete_gone;                /* delete the files of topics gone from the catalog
 					  * (the broker: DeleteTopics); false keeps them */
+	const struct partition_hooks *hooks; /* replication (cluster mode); NULL: none */
+	bool cluster;                    /* zookeeper.connect set: hold only the partitions the
+					  * controller made this broker a replica of */
+	int32_t node_id;                 /* this broker (cluster mode) */
 	struct partition **buckets;      /* hash chains */
 	uint32_t bucket_count;           /* power of two */
 	uint32_t count;

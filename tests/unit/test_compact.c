@@ -5,7 +5,10 @@
  * compressed batches rewritten with their codec, a bounded key map resuming
  * over several calls, the dirty ratio, crash images at each step of the
  * swap (.cleaned / .swap / indexes gone), and a read slice holding the
- * replaced segment. test_compact_throughput prints MB/s (no assertion on it).
+ * replaced segment; incremental jobs (compact_job_*) with appends and reads
+ * between slices, a crash image and a cancel at every step, DeleteRecords
+ * and truncation under a running job. test_compact_throughput prints MB/s
+ * (no assertion on it).
  *
  * Every test keeps a model (offset, key, value, batch max timestamp) of
  * what was appended and compares the log with the model's expected result.
@@ -13,7 +16,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <dirent.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -672,6 +677,300 @@ static void test_compact_throughput(void **state)
 	free(m);
 }
 
+/* ---- incremental jobs (compact_job_*) ---- */
+
+struct jwake {
+	int woken;
+};
+
+static void jwake_fn(void *arg)
+{
+	((struct jwake *)arg)->woken++;
+}
+
+/* Whether dir holds a compaction temporary (.cleaned, .swap, checkpoint tmp). */
+static int has_temp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int found = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".cleaned") != NULL || strstr(de->d_name, ".swap") != NULL ||
+		    strcmp(de->d_name, COMPACT_CHECKPOINT_NAME ".tmp") == 0)
+			found = 1;
+	closedir(d);
+	return found;
+}
+
+/*
+ * got must lie between a full pass (neu) and no pass (old): every record of
+ * neu is in got, every record of got is in old at the same offset, from
+ * offset `from` on.
+ */
+static void assert_between(const struct model *got, const struct model *neu,
+			   const struct model *old, int64_t from)
+{
+	int gi = 0, ni = 0;
+
+	while (ni < neu->n && neu->r[ni].off < from)
+		ni++;
+	for (int oi = 0; oi < old->n; oi++) {
+		const struct mrec *o = &old->r[oi];
+		if (o->off < from)
+			continue;
+		int in_got = gi < got->n && got->r[gi].off == o->off;
+		int in_neu = ni < neu->n && neu->r[ni].off == o->off;
+		if (in_neu)
+			assert_true(in_got);
+		if (in_got) {
+			assert_int_equal(got->r[gi].key, o->key);
+			assert_int_equal(got->r[gi].val, o->val);
+			gi++;
+		}
+		if (in_neu)
+			ni++;
+	}
+	assert_int_equal(gi, got->n);   /* nothing that old did not have */
+	assert_int_equal(ni, neu->n);
+}
+
+/* Drives the ring until *v >= target. */
+static void iot_drive_until(struct ring *r, const int *v, int target)
+{
+	for (int n = 0; *v < target; n++) {
+		assert_true(n < IOT_DRIVE_TURNS_MAX);
+		assert_true(ring_wait(r, 1, 1000000000LL) >= 0);
+	}
+}
+
+/* One step in ring mode; waits for the fsyncs when it returns WAITING. */
+static enum compact_progress jstep(struct iot_log_fixture *f, struct compact_job *j,
+				   struct jwake *w, uint64_t budget, int *waits)
+{
+	enum compact_progress prog;
+
+	assert_int_equal(compact_job_step(j, budget, &prog), SL_OK);
+	if (prog == COMPACT_WAITING) {
+		int before = w->woken;
+		iot_drive_until(&f->ring, &w->woken, before + 1);
+		(*waits)++;
+	}
+	return prog;
+}
+
+static void job_cfg(struct compact_config *cc, struct iot_log_fixture *f, struct jwake *w)
+{
+	cfg_small(cc, 1000);
+	cc->ring = &f->ring;
+	cc->wake = jwake_fn;
+	cc->wake_arg = w;
+}
+
+/*
+ * A job in small slices with appends and reads between every two slices:
+ * the result is a full pass over the segments sealed at its start, the
+ * appends are intact after it, no temporary file is left.
+ */
+static void test_compact_job_interleaved(void **state)
+{
+	struct iot_log_fixture *f = *state;
+	struct model *m = model_new();
+	struct compact_config cc;
+	struct compact_job *j;
+	struct jwake w = { 0 };
+	struct plog *log;
+	int steps = 0, waits = 0, appended = 0;
+	enum compact_progress prog = COMPACT_RUNNING;
+
+	f->cfg.segment_bytes = 1024;
+	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
+	put_rounds(f, log, m, 5, 12, 100, BATCH_COMPRESSION_NONE);
+	job_cfg(&cc, f, &w);
+	assert_int_equal(compact_job_start(&j, log, 200, &cc), SL_OK);
+	for (; prog != COMPACT_FINISHED; steps++) {
+		assert_true(steps < 100000);
+		prog = jstep(f, j, &w, 200, &waits);
+		/* Produce and fetch between slices. */
+		struct kv kv[1] = { { .key = appended % 12, .val = 50000 + appended } };
+		put(f, log, m, kv, 1, 100, BATCH_COMPRESSION_NONE, 20);
+		appended++;
+		struct plog_slice s;
+		assert_int_equal(plog_read(log, 0, 4096, INT64_MAX, &s), SL_OK);
+		assert_true(s.len > 0);
+		plog_slice_release(&s);
+	}
+	struct compact_stats st = *compact_job_stats(j);
+	compact_job_free(j);
+	assert_true(steps > 10 && waits > 3);
+	assert_true(st.segments_rewritten > 0 && st.records_removed > 0);
+	assert_false(has_temp(f->d.part));
+	expect_pass(m, 0, st.clean_offset_after, 200, 1000);
+	assert_log_is(log, m);
+	assert_int_equal(plog_close(log), SL_OK);
+	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 300), SL_OK);
+	assert_log_is(log, m);
+	struct compact_dirty dirty;
+	assert_int_equal(plog_compact_dirty(log, &dirty), SL_OK);
+	assert_int_equal(dirty.clean_offset, st.clean_offset_after);
+	assert_int_equal(plog_close(log), SL_OK);
+	free(m);
+}
+
+/*
+ * Every step is a crash point and a cancel point: after k steps (k = 0 ..
+ * the whole job) a copy of the directory is what kill -9 leaves (recovered
+ * with compact_recover + plog_open: between no pass and a full pass, nothing
+ * lost, offsets as before), then the job is cancelled — with its fsync still
+ * in flight when the step was waiting — and the log closes cleanly with no
+ * temporary file left.
+ */
+static void test_compact_job_crash_and_cancel_points(void **state)
+{
+	struct iot_log_fixture *f = *state;
+	struct model *old = model_new(), *neu = model_new();
+	static struct model got;
+	struct compact_config cc;
+	struct jwake w = { 0 };
+	struct plog *log;
+	char img[IOT_PATH_MAX + 32];
+	int finished = 0;
+
+	f->cfg.segment_bytes = 1024;
+	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
+	put_rounds(f, log, old, 10, 6, 100, BATCH_COMPRESSION_NONE);
+	int64_t end = plog_end_offset(log);
+	assert_int_equal(plog_close(log), SL_OK);
+	iot_copy_dir(f->d.part, f->d.copy);
+	/* The full pass, for reference (blocking plog_compact on a copy). */
+	{
+		struct compact_stats st;
+		snprintf(img, sizeof(img), "%s/ref", f->d.base);
+		iot_copy_dir(f->d.copy, img);
+		assert_int_equal(plog_open(&log, &f->ring, img, &f->cfg, 0), SL_OK);
+		cfg_small(&cc, 1000);
+		assert_int_equal(plog_compact(log, 200, &cc, &st), SL_OK);
+		assert_true(st.segments_rewritten > 1);
+		*neu = *old;
+		expect_pass(neu, 0, st.clean_offset_after, 200, 1000);
+		assert_int_equal(plog_close(log), SL_OK);
+	}
+	job_cfg(&cc, f, &w);
+	for (int k = 0; !finished; k++) {
+		struct compact_job *j;
+		int waits = 0, inflight = 0;
+		assert_true(k < 10000);
+		snprintf(img, sizeof(img), "%s/w%d", f->d.base, k);
+		iot_copy_dir(f->d.copy, img);
+		assert_int_equal(plog_open(&log, &f->ring, img, &f->cfg, 0), SL_OK);
+		assert_int_equal(compact_job_start(&j, log, 200, &cc), SL_OK);
+		for (int i = 0; i < k && !finished; i++) {
+			enum compact_progress prog;
+			assert_int_equal(compact_job_step(j, 300, &prog), SL_OK);
+			inflight = prog == COMPACT_WAITING;
+			finished = prog == COMPACT_FINISHED;
+			if (inflight && i + 1 < k) {
+				int before = w.woken;
+				iot_drive_until(&f->ring, &w.woken, before + 1);
+				inflight = 0;
+				waits++;
+			}
+		}
+		/* The crash image. */
+		char crash[IOT_PATH_MAX + 48];
+		snprintf(crash, sizeof(crash), "%s/c%d", f->d.base, k);
+		iot_copy_dir(img, crash);
+		iot_set_checkpoint(crash, 0, 0, 0);
+		/* Cancel (possibly with an fsync in flight) and close. */
+		compact_job_free(j);
+		assert_int_equal(plog_close(log), SL_OK);
+		assert_int_equal(ring_drain(&f->ring), 0);
+		assert_false(has_temp(img));
+		assert_int_equal(plog_open(&log, &f->ring, img, &f->cfg, 0), SL_OK);
+		collect(log, &got, NULL);
+		assert_between(&got, neu, old, 0);
+		assert_int_equal(plog_end_offset(log), end);
+		assert_int_equal(plog_close(log), SL_OK);
+		/* kill -9 at this point. */
+		assert_int_equal(compact_recover(crash, 0), SL_OK);
+		assert_false(has_temp(crash));
+		assert_int_equal(plog_open(&log, &f->ring, crash, &f->cfg, 0), SL_OK);
+		collect(log, &got, NULL);
+		assert_between(&got, neu, old, 0);
+		if (finished) {
+			assert_int_equal(got.n, neu->n);
+		}
+		assert_int_equal(plog_end_offset(log), end);
+		iot_verify_log(log);
+		assert_int_equal(plog_close(log), SL_OK);
+		(void)waits;
+	}
+	free(old);
+	free(neu);
+}
+
+/*
+ * DeleteRecords deleting the segments under a running job: the job goes on
+ * (dropping those rewrites) and the rest is compacted; truncation below the
+ * first unsealed segment makes the next step fail with SL_EAGAIN.
+ */
+static void test_compact_job_trim_and_truncate(void **state)
+{
+	struct iot_log_fixture *f = *state;
+	struct model *m = model_new(), *neu = model_new();
+	static struct model got;
+	struct compact_config cc;
+	struct compact_job *j;
+	struct jwake w = { 0 };
+	struct plog *log;
+	enum compact_progress prog = COMPACT_RUNNING;
+	int waits = 0;
+
+	f->cfg.segment_bytes = 1024;
+	assert_int_equal(plog_open(&log, &f->ring, f->d.part, &f->cfg, 0), SL_OK);
+	put_rounds(f, log, m, 5, 12, 100, BATCH_COMPRESSION_NONE);
+	*neu = *m;
+	job_cfg(&cc, f, &w);
+	assert_int_equal(compact_job_start(&j, log, 200, &cc), SL_OK);
+	/* Past pass 1 (reads everything) into the rewrites, then trim. */
+	int64_t cut = -1;
+	for (int n = 0; prog != COMPACT_FINISHED; n++) {
+		assert_true(n < 100000);
+		prog = jstep(f, j, &w, 300, &waits);
+		if (cut < 0 && waits == 2) {
+			struct plog_slice s;
+			assert_int_equal(plog_read(log, 40, 1 << 16, INT64_MAX, &s), SL_OK);
+			cut = s.first_offset + 1;   /* inside the segment holding 40 */
+			plog_slice_release(&s);
+			assert_int_equal(plog_delete_before(log, cut), SL_OK);
+		}
+	}
+	assert_true(cut > 0);
+	struct compact_stats st = *compact_job_stats(j);
+	compact_job_free(j);
+	assert_false(has_temp(f->d.part));
+	expect_pass(neu, 0, st.clean_offset_after, 200, 1000);
+	collect(log, &got, NULL);
+	assert_true(got.n > 0 && got.r[0].off >= plog_start_offset(log) - 3);
+	assert_between(&got, neu, m, got.r[0].off);
+	iot_verify_log(log);
+
+	/* Truncation under a job. */
+	put_rounds(f, log, m, 3, 12, 100, BATCH_COMPRESSION_NONE);
+	assert_int_equal(compact_job_start(&j, log, 300, &cc), SL_OK);
+	assert_int_equal(compact_job_step(j, 300, &prog), SL_OK);
+	assert_int_equal(plog_truncate_to(log, st.clean_offset_after + 2), SL_OK);
+	assert_int_equal(compact_job_step(j, 300, &prog), SL_EAGAIN);
+	compact_job_free(j);
+	assert_int_equal(ring_drain(&f->ring), 0);
+	assert_false(has_temp(f->d.part));
+	iot_verify_log(log);
+	assert_int_equal(plog_close(log), SL_OK);
+	free(m);
+	free(neu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -681,6 +980,9 @@ int main(void)
 		IOT_LOG_TEST(test_compact_bounded_map),
 		IOT_LOG_TEST(test_compact_crash),
 		IOT_LOG_TEST(test_compact_slice_keeps_old_segment),
+		IOT_LOG_TEST(test_compact_job_interleaved),
+		IOT_LOG_TEST(test_compact_job_crash_and_cancel_points),
+		IOT_LOG_TEST(test_compact_job_trim_and_truncate),
 		IOT_LOG_TEST(test_compact_throughput),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
