@@ -35,10 +35,14 @@
 #include <sys/stat.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "config.h"
 #include "coord.h"
 #include "dispatch.h"
+#include "follower.h"
 #include "log.h"
+#include "repl.h"
+#include "replica_api.h"
 #include "shard.h"
 #include "sl.h"
 
@@ -235,7 +239,21 @@ static enum sl_err main_shard_start(struct shard *sh, void *arg)
 	struct main_ctx *ctx = arg;
 
 	SL_ASSERT(ctx->config != NULL && ctx->broker != NULL);
-	return broker_shard_start(sh, ctx->broker);
+	enum sl_err err = broker_shard_start(sh, ctx->broker);
+	/* Cluster mode: shard 0 owns the ZooKeeper session (and maybe the controller). */
+	if (err == SL_OK && sh->id == 0 && ctx->broker->cluster != NULL)
+		err = cluster_shard_start(broker_shard_of(sh));
+	/* Cluster mode: replication takes the partitions' data path over. */
+	if (err == SL_OK && ctx->config->zookeeper_connect[0] != '\0')
+		broker_shard_of(sh)->parts.hooks = &repl_partition_hooks;
+	return err;
+}
+
+/* The layers above net/ let go of a stopping shard: groups, then replication. */
+static void main_ext_stop(struct broker_shard *bs)
+{
+	coord_shard_stop(bs);
+	repl_shard_stop(bs);
 }
 
 /* Runs on every shard when it sees the stop request. */
@@ -244,6 +262,8 @@ static void main_shard_stop(struct shard *sh, void *arg)
 	struct main_ctx *ctx = arg;
 
 	LOG_D(sh->id, "shard stopping");
+	if (sh->id == 0 && ctx->broker->cluster != NULL)
+		cluster_shard_stop(broker_shard_of(sh));
 	broker_shard_stop(sh, ctx->broker);
 }
 
@@ -298,6 +318,7 @@ int main(int argc, char **argv)
 	struct main_args args;
 	struct config config;
 	struct broker *broker = NULL;
+	struct cluster *cluster = NULL;
 	sigset_t sigs;
 	int rc;
 
@@ -306,6 +327,10 @@ int main(int argc, char **argv)
 		return rc;
 	/* Group APIs live above net/ (coordination/): plug them into the table. */
 	coord_register();
+	/* OffsetForLeaderEpoch (also single-node: KIP-320 clients ask it) and
+	 * the follower data path replication/repl.c starts and stops. */
+	follower_api_register();
+	repl_follower_ops_set(&follower_repl_ops);
 	if (args.help) {
 		main_usage(stdout);
 		return MAIN_EXIT_OK;
@@ -334,7 +359,18 @@ int main(int argc, char **argv)
 		rc = MAIN_EXIT_FAILURE;
 		goto out;
 	}
-	broker->ext_stop = coord_shard_stop;
+	broker->ext_stop = main_ext_stop;
+	/* Cluster mode: the controller's requests to replicas. */
+	if (config.zookeeper_connect[0] != '\0') {
+		replica_api_register();
+		/* ZooKeeper presence, the controller, UpdateMetadata, AlterPartition. */
+		if (cluster_create(&cluster, broker) != SL_OK) {
+			LOG_E(LOG_NO_SHARD, "bad zookeeper.connect: %s", config.zookeeper_connect);
+			rc = MAIN_EXIT_FAILURE;
+			goto out;
+		}
+		cluster_api_register();
+	}
 
 	/* Before any thread exists, so that every thread inherits the mask. */
 	sigemptyset(&sigs);
@@ -342,8 +378,11 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	rc = main_run(&config, broker, &sigs);
+	if (rc == MAIN_EXIT_OK && cluster_failed(cluster))
+		rc = MAIN_EXIT_FAILURE;
 out:
 	broker_destroy(broker);
+	cluster_destroy(cluster);
 	config_free(&config);
 	return rc;
 }

@@ -1009,7 +1009,13 @@ static void plog_append_enqueue(struct plog *log, struct plog_append *a, uint32_
 	log->stats.appends++;
 }
 
-enum sl_err plog_append(struct plog *log, struct plog_append *a, int64_t now_ms)
+/*
+ * plog_append, and for a follower's append (expect_base >= 0) the check
+ * that the offsets it carries start at next_offset, made after the last
+ * point where completions may run (their callbacks may append).
+ */
+static enum sl_err plog_append_at(struct plog *log, struct plog_append *a, int64_t now_ms,
+				  int64_t expect_base)
 {
 	struct io_uring_sqe *sqe = NULL;
 	struct plog_write *w;
@@ -1038,6 +1044,8 @@ enum sl_err plog_append(struct plog *log, struct plog_append *a, int64_t now_ms)
 		if (err != SL_OK)
 			return err;  /* the SQE stays a NOP (user_data 0, ignored) */
 	}
+	if (expect_base >= 0 && log->next_offset != expect_base)
+		return SL_ERANGE;  /* an append from a callback came first */
 	log->now_ms = now_ms;
 	if (plog_should_roll(log, a->len, batches, offsets, now_ms) && plog_roll(log) != SL_OK)
 		return SL_EIO;
@@ -1057,6 +1065,50 @@ enum sl_err plog_append(struct plog *log, struct plog_append *a, int64_t now_ms)
 	SL_ASSERT(log->writes_inflight > 0 && a->state != PLOG_APPEND_IDLE);
 	SL_ASSERT(a->last_offset >= a->base_offset && log->next_offset == a->last_offset + 1);
 	return SL_OK;
+}
+
+enum sl_err plog_append(struct plog *log, struct plog_append *a, int64_t now_ms)
+{
+	return plog_append_at(log, a, now_ms, -1);
+}
+
+/*
+ * Checks a follower's batches (plog.h): valid, contiguous, starting at
+ * next_offset. SL_OK, SL_ERANGE, SL_ECORRUPT.
+ */
+static enum sl_err plog_replica_check(const struct plog *log, const struct plog_append *a)
+{
+	int64_t expect = log->next_offset;
+	size_t p = 0;
+
+	/* Each turn passes one batch of >= BATCH_HEADER_BYTES bytes. */
+	while (p < a->len) {
+		struct batch_header h;
+		if (batch_validate(a->buf + p, a->len - p, BATCH_CHECK_ALL, &h) != SL_OK)
+			return SL_ECORRUPT;
+		if (h.base_offset != expect)
+			return SL_ERANGE;
+		expect = batch_last_offset(&h) + 1;
+		p += batch_size_bytes(&h);
+	}
+	SL_ASSERT(p == a->len && expect > log->next_offset);
+	return SL_OK;
+}
+
+enum sl_err plog_append_replica(struct plog *log, struct plog_append *a, int64_t now_ms)
+{
+	enum sl_err err;
+
+	SL_ASSERT(log != NULL && a != NULL && a->done != NULL);
+	if (a->buf == NULL || a->len == 0 || (int64_t)a->len > log->cfg.segment_bytes)
+		return SL_EINVAL;
+	err = plog_replica_check(log, a);
+	if (err != SL_OK)
+		return err;
+	int64_t first = (int64_t)be64_load(a->buf + BATCH_OFF_BASE_OFFSET);
+	err = plog_append_at(log, a, now_ms, first);
+	SL_ASSERT(err != SL_OK || a->base_offset == first);
+	return err;
 }
 
 /* The head append's batches become visible: indexes, offsets, flush need. */

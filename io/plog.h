@@ -225,6 +225,23 @@ struct plog_append {
  */
 enum sl_err plog_append(struct plog *log, struct plog_append *a, int64_t now_ms);
 
+/*
+ * A follower's append (replication): the batches in a->buf were fetched
+ * from the leader and keep the offsets the leader gave them. Each batch is
+ * validated (batch_validate with BATCH_CHECK_ALL: CRC, attributes, record
+ * walk; not the producer checks, which the leader ran), the first batch's
+ * baseOffset must equal plog_next_offset (the log end plus appends in
+ * flight) and each later one must follow its predecessor without a gap.
+ * Then it is plog_append: the same roll, index, flush, coalescing and
+ * completion rules, and the bytes land on disk exactly as received (the
+ * baseOffset rewrite writes the values already there).
+ * Returns plog_append's results, and (nothing written, done not called):
+ * SL_ERANGE the first baseOffset is not plog_next_offset, or a later
+ * batch does not follow its predecessor; SL_ECORRUPT a batch fails
+ * validation or the buffer is not whole batches.
+ */
+enum sl_err plog_append_replica(struct plog *log, struct plog_append *a, int64_t now_ms);
+
 /* ---- flush ---- */
 
 struct plog_flush_waiter;

@@ -154,6 +154,17 @@ enum sl_err api_create_partitions_handle(struct req *rq)
 			return SL_ENOMEM;
 		todo += op->topics[i].go;
 	}
+	/* Cluster mode: adding partitions through ZooKeeper is not served yet;
+	 * say so instead of growing only this broker's catalog. */
+	for (uint32_t i = 0; i < op->n && rq->bs->b->zk_topics_create != NULL; i++) {
+		if (!op->topics[i].go)
+			continue;
+		op->topics[i].go = false;
+		op->topics[i].slot->ErrorCode = KERR_INVALID_REQUEST;
+		op->topics[i].slot->ErrorMessage =
+			admin_slice("CreatePartitions is not supported in cluster mode yet");
+		todo--;
+	}
 	if (todo == 0) {
 		req_respond(rq, &op->resp);
 		return SL_OK;

@@ -31,6 +31,7 @@ struct ct_topic {
 	struct CreateTopicsResponse_CreatableTopicResult *slot;
 	char *name;                    /* NUL-terminated, request memory */
 	int32_t partitions;
+	int32_t rf;                    /* replication factor (cluster mode) */
 	uint32_t config_count;
 	char **keys, **values;
 	bool go;                       /* valid: create it */
@@ -44,6 +45,7 @@ struct ct_op {
 	struct ct_topic *topics;
 	uint32_t count;
 	struct broker_create bc;
+	struct broker_create_topic *zt; /* cluster mode: what goes to ZooKeeper */
 };
 
 /* Fills a v5+ result: counts and every topic config. */
@@ -54,7 +56,7 @@ static void create_topics_describe(struct req *rq, struct ct_topic *t,
 	uint32_t n = tcfg_topic_count();
 
 	r->NumPartitions = t->partitions;
-	r->ReplicationFactor = 1;
+	r->ReplicationFactor = (int16_t)SL_MAX(t->rf, 1);
 	r->Configs.items = req_alloc(rq, n * sizeof(*r->Configs.items));
 	if (r->Configs.items == NULL)
 		return;
@@ -149,6 +151,53 @@ static void create_topics_done(struct broker_shard *bs, struct broker_create *bc
 	create_topics_answer(bc->arg);
 }
 
+/* Cluster mode: the ZooKeeper creation finished (broker.h zk_topics_create). */
+static void create_topics_zk_done(struct broker_shard *bs, struct broker_create *bc)
+{
+	struct ct_op *op = bc->arg;
+	uint32_t k = 0;
+
+	(void)bs;
+	for (uint32_t i = 0; i < op->count && k < bc->count; i++) {
+		if (!op->topics[i].go)
+			continue;
+		op->topics[i].error_code = op->zt[k].error_code;
+		op->topics[i].id = op->zt[k].id;
+		k++;
+	}
+	create_topics_answer(op);
+}
+
+/* Cluster mode: hands the valid topics to broker_topics_create (ZooKeeper). */
+static enum sl_err create_topics_zk(struct ct_op *op, uint32_t todo)
+{
+	const struct CreateTopicsRequest *in = op->rq->body;
+	uint32_t k = 0;
+
+	op->zt = req_alloc(op->rq, (todo + 1) * sizeof(*op->zt));
+	if (op->zt == NULL)
+		return SL_ENOMEM;
+	for (uint32_t i = 0; i < op->count; i++) {
+		struct ct_topic *t = &op->topics[i];
+		if (!t->go)
+			continue;
+		op->zt[k].name = t->name;
+		op->zt[k].name_len = (uint32_t)strlen(t->name);
+		op->zt[k].partitions = t->partitions;
+		op->zt[k].replication_factor = t->rf;
+		op->zt[k].config_count = t->config_count;
+		op->zt[k].keys = t->keys;
+		op->zt[k].values = t->values;
+		k++;
+	}
+	op->bc.topics = op->zt;
+	op->bc.count = k;
+	op->bc.done = create_topics_zk_done;
+	op->bc.arg = op;
+	op->bc.timeout_ms = in->timeoutMs > 0 ? (uint32_t)in->timeoutMs : 0;
+	return broker_topics_create(op->rq->bs, &op->bc);
+}
+
 /* Checks a manual assignment. KERR_NONE or the error (message in *msg). */
 static int16_t create_topics_check_assignments(struct req *rq,
 					       const struct CreateTopicsRequest_CreatableTopic *ct,
@@ -233,7 +282,9 @@ static enum sl_err create_topics_check(struct ct_op *op, const struct CreateTopi
 		r->ErrorMessage = admin_slice("Replication factor must be larger than 0.");
 		return SL_OK;
 	}
-	if (rf > 1) {
+	t->rf = rf;
+	/* Cluster mode: checked against the live brokers where the topic is written. */
+	if (rf > 1 && rq->bs->b->zk_topics_create == NULL) {
 		r->ErrorCode = KERR_INVALID_REPLICATION_FACTOR;
 		r->ErrorMessage = admin_msg(rq, "Unable to replicate the partition %d time(s): The "
 					    "target replication factor of %d cannot be reached because "
@@ -311,7 +362,8 @@ enum sl_err api_create_topics_handle(struct req *rq)
 		create_topics_answer(op);
 		return SL_OK;
 	}
-	if (admin_mutate(rq, &op->bc, create_topics_on_ctl, create_topics_done, op) != SL_OK) {
+	if (rq->bs->b->zk_topics_create != NULL ? create_topics_zk(op, todo) != SL_OK
+	    : admin_mutate(rq, &op->bc, create_topics_on_ctl, create_topics_done, op) != SL_OK) {
 		for (uint32_t i = 0; i < op->count; i++)
 			if (op->topics[i].go)
 				op->topics[i].error_code = KERR_REQUEST_TIMED_OUT;

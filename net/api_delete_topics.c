@@ -109,6 +109,12 @@ static enum sl_err delete_topics_resolve(struct dt_op *op, uint32_t i, struct dt
 	t->id = topic->id;
 	r->Name = admin_slice(t->name);
 	r->TopicId = topic->id;
+	if (rq->bs->b->zk_topics_create != NULL) {
+		/* Cluster mode: deletion through /admin/delete_topics is not served yet. */
+		r->ErrorCode = KERR_TOPIC_DELETION_DISABLED;
+		r->ErrorMessage = admin_slice("Topic deletion is not supported in cluster mode yet.");
+		return SL_OK;
+	}
 	if (!rq->bs->b->config->delete_topic_enable) {
 		r->ErrorCode = KERR_TOPIC_DELETION_DISABLED;
 		r->ErrorMessage = admin_slice("Topic deletion is disabled.");

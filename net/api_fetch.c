@@ -41,6 +41,15 @@
  * sending full fetches; any other SessionId -> FETCH_SESSION_ID_NOT_FOUND,
  * SessionId 0 with another epoch -> INVALID_FETCH_SESSION_EPOCH.
  * Topic ids from v13: an unknown id -> UNKNOWN_TOPIC_ID in its partitions.
+ *
+ * Cluster mode (partition_set.hooks, replication/repl.c): a consumer's
+ * fetch needs this broker to lead the partition and its CurrentLeaderEpoch
+ * to match (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH, KIP-320); it reads
+ * below the HW. A follower's fetch (ReplicaId >= 0 before v15,
+ * ReplicaState.ReplicaId from v15) first updates the leader's view of that
+ * follower (which may move the HW), then reads up to the log end and is
+ * answered the leader's HW; its WAIT also ends when the log end moves.
+ * Without hooks (single node) a replica id is ignored.
  */
 #include <stddef.h>
 #include <string.h>
@@ -69,12 +78,14 @@ struct fetch_entry {
 	int64_t offset;
 	uint32_t max_bytes;
 	int32_t leader_epoch;
+	int32_t replica_id;                /* >= 0: a follower's fetch (cluster mode) */
 	bool keep;                         /* conn side: records go in the response */
 	/* written by the owner */
 	int16_t error_code;
 	struct partition_offsets offs;
 	struct plog_slice slice;
 	bool has_slice;
+	int64_t seen_end;                  /* log end at the read (followers wait on it) */
 	struct partition_waiter waiter;
 };
 
@@ -148,14 +159,26 @@ static enum xmsg_fn_result fetch_read_on_owner(struct shard *sh, struct xmsg *m)
 			e->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
 			continue;
 		}
+		const struct partition_hooks *hooks = bs->parts.hooks;
+		bool replica = e->replica_id >= 0 && hooks != NULL && hooks->replica_fetch != NULL;
 		e->error_code = partition_offsets(p, &e->offs);
 		if (e->error_code != KERR_NONE)
 			continue;
-		if (e->leader_epoch > 0) {
+		if (replica) {
+			/* the follower's view first: it may move the HW */
+			e->error_code = hooks->replica_fetch(p, e->replica_id, e->leader_epoch,
+							     e->offset);
+			if (e->error_code == KERR_NONE)
+				e->error_code = partition_offsets(p, &e->offs);
+		} else if (hooks != NULL && hooks->leader_check != NULL) {
+			e->error_code = hooks->leader_check(p, e->leader_epoch);
+		} else if (e->leader_epoch > 0) {
 			e->error_code = KERR_UNKNOWN_LEADER_EPOCH;   /* ours is 0 */
-			continue;
 		}
-		e->error_code = partition_read(p, e->offset, e->max_bytes, &e->slice);
+		if (e->error_code != KERR_NONE)
+			continue;
+		e->seen_end = partition_log_end(p);
+		e->error_code = partition_read_upto(p, e->offset, e->max_bytes, replica, &e->slice);
 		e->has_slice = e->error_code == KERR_NONE && e->slice.len > 0;
 	}
 	return XMSG_REPLY;
@@ -195,7 +218,8 @@ static enum xmsg_fn_result fetch_wait_on_owner(struct shard *sh, struct xmsg *m)
 		struct partition *p = partition_set_find(&bs->parts, &e->topic_id, e->index);
 		struct partition_offsets now;
 		if (p == NULL || partition_offsets(p, &now) != KERR_NONE ||
-		    now.high_watermark != e->offs.high_watermark) {
+		    now.high_watermark != e->offs.high_watermark ||
+		    (e->replica_id >= 0 && partition_log_end(p) != e->seen_end)) {
 			/* Gone, failed, or data arrived since the read: no waiting. */
 			for (struct fetch_entry *x = part->entries; x != e; x = x->next)
 				partition_unwait(&x->waiter);
@@ -537,6 +561,8 @@ static enum sl_err fetch_prepare(struct fetch_op *op)
 			e->index = fp->Partition;
 			e->offset = fp->FetchOffset;
 			e->leader_epoch = fp->CurrentLeaderEpoch;
+			e->replica_id = rq->api_version >= 15 ? req->ReplicaState.ReplicaId
+							      : req->ReplicaId;
 			int32_t budget = SL_MIN(fp->PartitionMaxBytes, req->MaxBytes);
 			e->max_bytes = budget > 0 ? (uint32_t)budget : 1;
 			uint32_t owner = partition_owner(&topic->id, fp->Partition, shards);

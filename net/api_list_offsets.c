@@ -12,6 +12,8 @@
  *          timestamp >= t (record granularity, compressed batches
  *          included: plog_record_for_timestamp), or -1 / -1 if none.
  *   list_offsets_part_done   (connection's shard) gathers and answers.
+ * Cluster mode (partition_set.hooks): leadership and the KIP-320
+ * CurrentLeaderEpoch check as for a consumer's Fetch; LATEST is the HW.
  * Errors per partition: UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER
  * (owner does not have it yet), UNKNOWN_LEADER_EPOCH (client epoch > 0),
  * UNSUPPORTED_VERSION (-3 before v7), INVALID_REQUEST (other negative
@@ -65,7 +67,8 @@ struct lo_op {
 };
 
 /* The answer for one partition. Runs on: the owner. */
-static void list_offsets_one(struct plog *log, int16_t version, struct lo_entry *e)
+static void list_offsets_one(struct partition *p, struct plog *log, int16_t version,
+			     struct lo_entry *e)
 {
 	int64_t ts = e->timestamp;
 	enum sl_err err;
@@ -75,7 +78,7 @@ static void list_offsets_one(struct plog *log, int16_t version, struct lo_entry 
 	if (ts == LIST_OFFSETS_EARLIEST || ts == LIST_OFFSETS_EARLIEST_LOCAL) {
 		e->out_offset = plog_start_offset(log);
 	} else if (ts == LIST_OFFSETS_LATEST) {
-		e->out_offset = plog_end_offset(log);
+		e->out_offset = partition_hw(p);   /* = log end on a single node */
 	} else if (ts == LIST_OFFSETS_MAX_TIMESTAMP) {
 		if (version < 7) {
 			e->error_code = KERR_UNSUPPORTED_VERSION;
@@ -110,15 +113,20 @@ static enum xmsg_fn_result list_offsets_on_owner(struct shard *sh, struct xmsg *
 	for (struct lo_entry *e = part->entries; e != NULL; e = e->next) {
 		struct partition *p = partition_set_find(&bs->parts, &e->topic_id, e->index);
 		struct plog *log = p != NULL ? partition_log(p) : NULL;
+		const struct partition_hooks *hooks = bs->parts.hooks;
 		if (p == NULL) {
 			e->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
 		} else if (log == NULL) {
 			e->error_code = KERR_KAFKA_STORAGE_ERROR;
+		} else if (hooks != NULL && hooks->leader_check != NULL) {
+			e->error_code = hooks->leader_check(p, e->leader_epoch);
+			if (e->error_code == KERR_NONE)
+				list_offsets_one(p, log, part->api_version, e);
 		} else if (e->leader_epoch > 0) {
 			e->error_code = KERR_UNKNOWN_LEADER_EPOCH;
 		} else {
 			e->error_code = KERR_NONE;
-			list_offsets_one(log, part->api_version, e);
+			list_offsets_one(p, log, part->api_version, e);
 		}
 	}
 	return XMSG_REPLY;

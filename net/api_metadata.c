@@ -43,6 +43,7 @@ struct metadata_ctx {
 	struct broker *b;
 	const struct catalog_snap *snap;
 	int32_t *node_one;      /* [node id]: replicas and isr of every partition */
+	bool cluster;           /* cluster mode (even before the first UpdateMetadata) */
 };
 
 /* Cluster mode: partition `i` of `t` from its replica state. SL_OK or SL_ENOMEM. */
@@ -104,7 +105,7 @@ static enum sl_err metadata_topic_fill(struct metadata_ctx *mc, const struct cat
 		struct MetadataResponse_MetadataResponsePartition *p = &out->Partitions.items[i];
 		kafka_init_metadata_response_metadata_response_partition(p);
 		p->PartitionIndex = i;
-		if (mc->snap->cluster) {
+		if (mc->cluster) {
 			if (metadata_partition_cluster(mc, t, i, p) != SL_OK)
 				return SL_ENOMEM;
 			continue;
@@ -174,8 +175,11 @@ enum sl_err api_metadata_handle(struct req *rq)
 	resp.ClusterId.ptr = (const uint8_t *)snap->cluster_id;
 	resp.ClusterId.len = (int32_t)strlen(snap->cluster_id);
 	resp.ControllerId = b->node_id;
-	if (snap->cluster) {
-		resp.ControllerId = snap->controller_id;
+	/* Cluster mode before the first UpdateMetadata: no brokers, no
+	 * controller, partitions LEADER_NOT_AVAILABLE (clients retry). */
+	mc.cluster = snap->cluster || b->config->zookeeper_connect[0] != '\0';
+	if (mc.cluster) {
+		resp.ControllerId = snap->cluster ? snap->controller_id : -1;
 		resp.Brokers.count = (int32_t)snap->broker_count;
 		resp.Brokers.items = req_alloc(rq, (size_t)SL_MAX(snap->broker_count, 1u) *
 						   sizeof(*resp.Brokers.items));

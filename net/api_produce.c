@@ -26,6 +26,12 @@
  *   after.max.ms (CreateTime) -> INVALID_TIMESTAMP.
  * acks=-1 behaves as acks=1 on a single node; the flush policy
  * (log.flush.interval.messages) still decides when an append is "done".
+ * Cluster mode (partition_set.hooks, replication/repl.c): on the owner, a
+ * partition this broker does not lead -> NOT_LEADER_OR_FOLLOWER; acks=-1
+ * with the ISR below min.insync.replicas -> NOT_ENOUGH_REPLICAS; the
+ * leader epoch is stamped on every batch; an acks=-1 append then waits
+ * until the high watermark passes it (NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+ * or REQUEST_TIMED_OUT after the request's TimeoutMs).
  * On the owner, partition_append then applies the topic's rules
  * (max.message.bytes -> MESSAGE_TOO_LARGE, LogAppendTime rewrite) and the
  * idempotent-producer check (duplicates answered with their first offset).
@@ -62,6 +68,10 @@ struct produce_entry {
 	int16_t error_code;
 	int64_t base_offset;
 	int64_t log_start_offset;
+	/* cluster mode, owner side: acks=-1 waits for the HW (partition.h) */
+	struct partition_acks_waiter acks;
+	struct partition *owner_p;
+	int64_t offset_count;               /* offsets the record set takes */
 };
 
 /* The partitions of one owner shard: travels there in one message. */
@@ -70,6 +80,8 @@ struct produce_part {
 	struct produce_entry *entries, *tail;   /* request order */
 	uint32_t count;
 	uint32_t shard;
+	int16_t acks;                       /* the request's */
+	int32_t timeout_ms;
 	/* owner side */
 	struct shard *owner;
 	uint32_t pending;
@@ -150,14 +162,58 @@ static int16_t produce_validate(const struct config *cfg, uint8_t *buf, size_t l
 
 /* ---- owner side ---- */
 
+/*
+ * Cluster mode: stamps the leader's epoch on every batch (outside the
+ * CRC) and counts the offsets the record set takes (already validated).
+ */
+static int64_t produce_stamp(uint8_t *buf, size_t len, int32_t leader_epoch)
+{
+	struct batch_header h;
+	size_t pos = 0;
+	int64_t count = 0;
+
+	for (uint32_t n = 0; n < PRODUCE_BATCHES_MAX && pos < len; n++) {
+		if (batch_header_parse(buf + pos, len - pos, &h) != SL_OK)
+			break;
+		batch_set_leader_epoch(buf + pos, leader_epoch);
+		count += (int64_t)h.last_offset_delta + 1;
+		pos += batch_size_bytes(&h);
+	}
+	return count;
+}
+
+/* acks=-1 in cluster mode: the HW passed the append, or it failed. */
+static void produce_acks_done(struct partition_acks_waiter *w)
+{
+	struct produce_entry *e = PRODUCE_CONTAINER_OF(w, struct produce_entry, acks);
+	struct produce_part *part = e->part;
+
+	e->error_code = w->error_code;
+	SL_ASSERT(part->pending > 0);
+	if (--part->pending == 0)
+		xmsg_reply(part->owner, &part->msg);
+}
+
 static void produce_append_done(struct partition_append *a)
 {
 	struct produce_entry *e = PRODUCE_CONTAINER_OF(a, struct produce_entry, app);
 	struct produce_part *part = e->part;
+	const struct partition_hooks *hooks =
+		e->owner_p != NULL ? partition_set_of(e->owner_p)->hooks : NULL;
 
 	e->error_code = a->error_code;
 	e->base_offset = a->error_code == KERR_NONE ? a->base_offset : -1;
 	e->log_start_offset = a->log_start_offset;
+	if (a->error_code == KERR_NONE && part->acks == -1 && hooks != NULL &&
+	    hooks->acks_wait != NULL) {
+		e->acks.last_offset = a->base_offset + SL_MAX(e->offset_count, (int64_t)1) - 1;
+		e->acks.deadline_ns = shard_now_ns(part->owner) +
+				      (int64_t)SL_MAX(part->timeout_ms, 0) * 1000000;
+		e->acks.fn = produce_acks_done;
+		if (hooks->acks_wait(e->owner_p, &e->acks) == 1)
+			return;   /* produce_acks_done answers */
+		e->error_code = e->acks.error_code;
+	}
 	SL_ASSERT(part->pending > 0);
 	if (--part->pending == 0)
 		xmsg_reply(part->owner, &part->msg);
@@ -182,6 +238,15 @@ static enum xmsg_fn_result produce_on_owner(struct shard *sh, struct xmsg *m)
 			/* Not (yet) here: a snapshot race or shutdown. Retriable. */
 			e->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
 			continue;
+		}
+		const struct partition_hooks *hooks = bs->parts.hooks;
+		if (hooks != NULL && hooks->produce_check != NULL) {
+			int32_t epoch = 0;
+			e->error_code = hooks->produce_check(p, part->acks, &epoch);
+			if (e->error_code != KERR_NONE)
+				continue;
+			e->offset_count = produce_stamp(e->app.buf, e->app.len, epoch);
+			e->owner_p = p;
 		}
 		e->app.done = produce_append_done;
 		part->pending++;
@@ -277,6 +342,8 @@ static void produce_route(struct produce_op *op)
 				}
 				part->op = op;
 				part->shard = owner;
+				part->acks = op->req->Acks;
+				part->timeout_ms = op->req->TimeoutMs;
 				op->parts[owner] = part;
 			}
 			e->part = part;

@@ -459,6 +459,8 @@ enum sl_err broker_topics_create(struct broker_shard *bs, struct broker_create *
 	struct xmsg m = { .fn = broker_create_on_ctl, .done = broker_create_done, .ctx = c };
 
 	SL_ASSERT((c->count > 0 || c->mutate != NULL) && c->done != NULL);
+	if (c->mutate == NULL && bs->b->zk_topics_create != NULL)
+		return bs->b->zk_topics_create(bs, c);
 	m.pl.ptr[0] = c;
 	return broker_send(bs, 0, &m);
 }

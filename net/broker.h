@@ -64,6 +64,7 @@
 
 struct conn;
 struct broker_ctl;
+struct broker_create;
 struct producer_ids;
 
 /* Process-wide; read-only once the shards run (except as noted). */
@@ -92,6 +93,13 @@ struct broker {
 	 * every shard, to answer held requests and free bs->ext. Set by main
 	 * before the shards start; NULL: none. */
 	void (*ext_stop)(struct broker_shard *bs);
+	/* Cluster mode (coordination/cluster.c, set by main before the shards
+	 * start; NULL in embedded mode): topic creation through ZooKeeper.
+	 * broker_topics_create hands it every request without `mutate`; same
+	 * contract (done runs later on bs's shard, once bs's snapshot shows
+	 * the topics with leaders, or after timeout_ms). */
+	enum sl_err (*zk_topics_create)(struct broker_shard *bs, struct broker_create *c);
+	void *cluster;                   /* coordination/'s struct cluster (shard 0) */
 };
 
 /* One per shard: sh->app. Touched only by its shard. */
@@ -114,6 +122,7 @@ struct broker_shard {
 	struct timer rxb_wake;           /* conn.c: resumes connections parked on rxb */
 	struct timer idle_sweep;         /* conn.c: connections.max.idle.ms */
 	void *ext;                       /* coordination/'s per-shard state (b->ext_stop frees it) */
+	void *repl;                      /* replication/'s per-shard state (repl.c; cluster mode) */
 };
 
 static inline struct broker_shard *broker_shard_of(struct shard *sh)
@@ -151,6 +160,10 @@ struct broker_create_topic {
 	int32_t partitions;              /* <= 0: num.partitions */
 	int16_t error_code;              /* out: KERR_NONE, TOPIC_ALREADY_EXISTS, ... */
 	struct kuuid id;                 /* out: the topic's id when it exists */
+	/* Cluster mode only (zk_topics_create): <= 0: default.replication.factor */
+	int32_t replication_factor;
+	uint32_t config_count;           /* overrides written to /config/topics/<t> */
+	char **keys, **values;           /* borrowed until done */
 };
 
 struct broker_create;
@@ -169,6 +182,7 @@ struct broker_create {
 	broker_create_done_fn *done;     /* runs on the requesting shard */
 	void *arg;
 	broker_mutate_fn *mutate;        /* NULL: create `topics`; else run this instead */
+	uint32_t timeout_ms;             /* cluster-mode creation wait; 0: 30000 */
 	/* private (shard 0 writes here while it holds the request) */
 	struct xmsg msg;
 	uint64_t need_version;

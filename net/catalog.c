@@ -661,6 +661,26 @@ const char *catalog_cluster_id(const struct catalog *c)
 	return c->cluster_id;
 }
 
+enum sl_err catalog_cluster_id_set(struct catalog *c, const char *id)
+{
+	char old[CATALOG_ID_CHARS + 1];
+	size_t len = strlen(id);
+
+	if (len == 0 || len > CATALOG_ID_CHARS)
+		return SL_EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (id[i] <= ' ' || id[i] > '~')
+			return SL_EINVAL;
+	memcpy(old, c->cluster_id, sizeof(old));
+	memcpy(c->cluster_id, id, len + 1);
+	enum sl_err err = catalog_persist(c);
+	if (err != SL_OK)
+		memcpy(c->cluster_id, old, sizeof(old));
+	else
+		c->version++;
+	return err;
+}
+
 uint32_t catalog_topic_count(const struct catalog *c)
 {
 	return c->count;

@@ -151,6 +151,11 @@ void catalog_close(struct catalog *c);
 /* The version the next catalog_snapshot will carry. */
 uint64_t catalog_version(const struct catalog *c);
 const char *catalog_cluster_id(const struct catalog *c);
+/*
+ * Cluster mode: adopts the cluster id ZooKeeper holds (1..22 printable
+ * chars), persisting. SL_OK, SL_EINVAL, SL_EIO (unchanged).
+ */
+enum sl_err catalog_cluster_id_set(struct catalog *c, const char *id);
 uint32_t catalog_topic_count(const struct catalog *c);
 
 /*

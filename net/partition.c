@@ -67,6 +67,7 @@ struct partition {
 	struct partition_waiter waiters; /* sentinel of a circular list */
 	uint32_t waiter_count;
 	uint32_t appends_inflight;
+	uint32_t replica_appends_inflight; /* of appends_inflight: partition_append_replica */
 	int64_t last_end;                /* end offset the waiters last saw */
 	struct producer_state *pstate;   /* idempotent producers; NULL if none */
 	struct partition_append *dups_head, *dups_tail; /* duplicates to answer */
@@ -560,6 +561,155 @@ int16_t partition_append(struct partition *p, struct partition_append *a)
 		partition_park(p, a);
 	SL_ASSERT(kerr != KERR_NONE || a->p == p);
 	return kerr;
+}
+
+/* ---- a follower's appends and truncation (replication) ---- */
+
+static void partition_replica_done(struct plog_append *pa)
+{
+	struct partition_append *a = PARTITION_CONTAINER_OF(pa, struct partition_append, pa);
+	struct partition *p = a->p;
+
+	SL_ASSERT(p != NULL && p->appends_inflight > 0 && p->replica_appends_inflight > 0);
+	p->appends_inflight--;
+	p->replica_appends_inflight--;
+	a->error_code = pa->res == SL_OK ? KERR_NONE : KERR_KAFKA_STORAGE_ERROR;
+	a->base_offset = pa->base_offset;
+	a->log_start_offset = p->log != NULL ? plog_start_offset(p->log) : -1;
+	a->p = NULL;
+	a->done(a);
+	partition_kick(p);
+}
+
+/*
+ * Records the idempotent batches of a follower's append in the producer
+ * state, in offset order, as completed (Kafka's follower updates it from
+ * the batches it copies; the leader already checked them). Runs with no
+ * other append in flight, so no reservation of a client's append is
+ * pending. A batch the local rules refuse (state that expired here but not
+ * on the leader) is logged and skipped.
+ */
+static void partition_replica_producers(struct partition *p, const uint8_t *buf, size_t len)
+{
+	struct batch_header h;
+	struct producer_batch pb;
+	struct producer_reservation rsv;
+	size_t pos = 0;
+
+	for (uint32_t n = 0; n < PARTITION_KICK_MAX * 16u && pos < len; n++) {
+		if (batch_header_parse(buf + pos, len - pos, &h) != SL_OK)
+			return;
+		pos += batch_size_bytes(&h);
+		if (h.producer_id < 0 || (h.attributes & BATCH_ATTR_CONTROL) != 0)
+			continue;
+		producer_batch_from_header(&pb, &h);
+		enum producer_check c = producer_state_check_and_reserve(p->pstate, &pb,
+									 h.base_offset, &rsv);
+		if (c == PRODUCER_CHECK_OK)
+			producer_state_complete(p->pstate, &rsv);
+		else
+			LOG_D(p->set->sh->id, "partition %s: replicated batch at %lld of producer "
+			      "%lld not recorded (%s)", p->dir, (long long)h.base_offset,
+			      (long long)h.producer_id, producer_check_str(c));
+	}
+}
+
+int16_t partition_append_replica(struct partition *p, struct partition_append *a)
+{
+	SL_ASSERT(a->buf != NULL && a->len > 0 && a->done != NULL);
+	if (p->log == NULL)
+		return KERR_KAFKA_STORAGE_ERROR;
+	if (p->closing)
+		return KERR_NOT_LEADER_OR_FOLLOWER;
+	/* A client's append still in flight or parked (leadership just moved):
+	 * the follower retries once it has drained. */
+	if (p->parked_head != NULL || p->appends_inflight > p->replica_appends_inflight)
+		return KERR_REQUEST_TIMED_OUT;
+	a->rsv.producer_id = -1;
+	a->pa.buf = a->buf;
+	a->pa.len = a->len;
+	a->pa.done = partition_replica_done;
+	a->p = p;
+	enum sl_err err = plog_append_replica(p->log, &a->pa, partition_now_ms());
+	if (err != SL_OK) {
+		a->p = NULL;
+		if (err == SL_ECORRUPT)
+			return KERR_CORRUPT_MESSAGE;
+		return kerr_from_storage(err);
+	}
+	p->appends_inflight++;
+	p->replica_appends_inflight++;
+	if (p->pstate != NULL)
+		partition_replica_producers(p, a->buf, a->len);
+	return KERR_NONE;
+}
+
+/* After a truncation: the end the hooks and waiters saw, the HW clamped. */
+static void partition_truncated(struct partition *p, int64_t hw_before)
+{
+	int64_t end = plog_end_offset(p->log);
+
+	p->last_end = end;
+	if (p->hw_managed)
+		partition_hw_set(p, hw_before < end ? hw_before : end);
+	else
+		partition_wake(p);
+	partition_tick_arm(p);
+	SL_ASSERT(partition_hw_now(p) <= end);
+}
+
+/* SL_OK when p may be truncated now (partition.h). */
+static enum sl_err partition_truncate_admit(const struct partition *p)
+{
+	if (p->log == NULL)
+		return SL_EIO;
+	if (p->closing)
+		return SL_ECLOSED;
+	if (p->appends_inflight > 0 || p->parked_head != NULL || p->dups_waiting > 0 ||
+	    p->compact.job != NULL)
+		return SL_EAGAIN;
+	return SL_OK;
+}
+
+enum sl_err partition_truncate_to(struct partition *p, int64_t offset)
+{
+	enum sl_err err = partition_truncate_admit(p);
+
+	if (err != SL_OK)
+		return err;
+	if (offset >= plog_end_offset(p->log))
+		return SL_OK;
+	int64_t hw = partition_hw_now(p);
+	err = plog_truncate_to(p->log, offset);
+	if (err != SL_OK)
+		return err;
+	if (p->pstate != NULL) {
+		enum sl_err perr = producer_state_rebuild(p->pstate, p->log, p->dir,
+							  partition_now_ms());
+		if (perr != SL_OK)
+			LOG_E(p->set->sh->id, "partition %s: producer state rebuild after truncation "
+			      "failed: %s", p->dir, sl_err_str(perr));
+	}
+	partition_truncated(p, hw);
+	SL_ASSERT(plog_end_offset(p->log) <= offset);
+	return SL_OK;
+}
+
+enum sl_err partition_truncate_fully(struct partition *p, int64_t start_offset)
+{
+	enum sl_err err = partition_truncate_admit(p);
+
+	if (err != SL_OK)
+		return err;
+	SL_ASSERT(start_offset >= 0);
+	err = plog_truncate_fully(p->log, start_offset);
+	if (err != SL_OK)
+		return err;
+	if (p->pstate != NULL && producer_state_reset(p->pstate, p->dir) != SL_OK)
+		LOG_E(p->set->sh->id, "partition %s: producer state reset failed", p->dir);
+	partition_truncated(p, start_offset);
+	SL_ASSERT(plog_end_offset(p->log) == start_offset);
+	return SL_OK;
 }
 
 /* ---- reads ---- */

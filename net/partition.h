@@ -108,6 +108,39 @@ struct partition_append {
  */
 int16_t partition_append(struct partition *p, struct partition_append *a);
 
+/*
+ * A follower's append (replication): a->buf holds batches fetched from the
+ * leader, offsets included (plog_append_replica: validated, the first at
+ * the log end, contiguous, written as received). No topic or producer
+ * checks, but the idempotent batches are recorded in the producer state
+ * (so this replica de-duplicates once it leads). KERR_NONE: a->done runs
+ * later, exactly once (error_code NONE or KAFKA_STORAGE_ERROR, base_offset).
+ * Refused at once (done not called): OFFSET_OUT_OF_RANGE (first baseOffset
+ * is not the log end, or a gap), CORRUPT_MESSAGE, KAFKA_STORAGE_ERROR,
+ * NOT_LEADER_OR_FOLLOWER (closing), REQUEST_TIMED_OUT (a client's append is
+ * in flight or parked, or the plog is full: retry later).
+ */
+int16_t partition_append_replica(struct partition *p, struct partition_append *a);
+
+/*
+ * A follower's truncation: removes every offset >= `offset` (at a batch
+ * boundary, plog_truncate_to), rebuilds the producer state from what is
+ * left and lowers a replication-managed high watermark to the new end.
+ * No-op when offset >= log end. SL_EAGAIN while appends, parked appends,
+ * duplicate answers or a compaction job are in flight (retry later); the
+ * plog's errors (SL_ERANGE below the log start, SL_EIO); SL_ECLOSED.
+ * The leader-epoch cache is replication's to truncate.
+ */
+enum sl_err partition_truncate_to(struct partition *p, int64_t offset);
+
+/*
+ * Empties the log and starts it at `start_offset` (Kafka's
+ * truncateFullyAndStartAt: the follower fell below the leader's log
+ * start), forgets every producer, HW = start_offset. Errors as
+ * partition_truncate_to.
+ */
+enum sl_err partition_truncate_fully(struct partition *p, int64_t start_offset);
+
 /* ---- waiting for data (Fetch min_bytes) ---- */
 
 struct partition_waiter;
@@ -155,12 +188,47 @@ struct plog *partition_log(struct partition *p);
 
 /* ---- replication's hooks (cluster mode; runs on: the owner) ---- */
 
+/*
+ * An acks=all produce waiting for the high watermark to pass its last
+ * offset (cluster mode). The Produce handler fills the `in` fields and
+ * hands it to hooks->acks_wait; replication keeps it until `fn` runs.
+ */
+struct partition_acks_waiter;
+typedef void partition_acks_fn(struct partition_acks_waiter *w);
+struct partition_acks_waiter {
+	/* in */
+	int64_t last_offset;            /* the append's last offset */
+	int64_t deadline_ns;            /* shard clock: REQUEST_TIMED_OUT after it */
+	partition_acks_fn *fn;          /* runs once, later, with error_code set */
+	/* out */
+	int16_t error_code;
+	/* private (replication) */
+	struct partition_acks_waiter *prev, *next;
+	struct timer timer;
+	void *list;
+};
+
 /* Called by the partition set (partition_set.hooks, NULL: none). */
 struct partition_hooks {
 	/* The log end moved to `end` (appends completed). */
 	void (*on_end)(struct partition *p, int64_t end);
 	/* p is closing: free partition_repl(p) and partition_repl_set(p, NULL). */
 	void (*on_close)(struct partition *p);
+	/* Data-path checks of the request handlers (Kafka error codes). A NULL
+	 * hook, or no hooks at all, is single-node behaviour. */
+	/* A consumer's Fetch / ListOffsets: this broker leads p and the
+	 * client's CurrentLeaderEpoch (-1: none) matches (KIP-320). */
+	int16_t (*leader_check)(struct partition *p, int32_t current_leader_epoch);
+	/* Produce, before appending: leader, and for acks -1 enough ISR
+	 * members; *leader_epoch gets the epoch to stamp on the batches. */
+	int16_t (*produce_check)(struct partition *p, int16_t acks, int32_t *leader_epoch);
+	/* acks -1 after a successful append: 1 = w->fn runs later; 0 = done
+	 * now, w->error_code set (fn never runs). */
+	int (*acks_wait)(struct partition *p, struct partition_acks_waiter *w);
+	/* A follower's Fetch at `fetch_offset` (its log end): leader and epoch
+	 * checks, then the leader's view of it (may move the HW). */
+	int16_t (*replica_fetch)(struct partition *p, int32_t replica_id,
+				 int32_t current_leader_epoch, int64_t fetch_offset);
 };
 
 /* Log end offset; -1 when FAILED. */
@@ -199,6 +267,7 @@ struct partition_set {
 	bool cluster;                    /* zookeeper.connect set: hold only the partitions the
 					  * controller made this broker a replica of */
 	int32_t node_id;                 /* this broker (cluster mode) */
+	void *follower;                  /* replication/follower.c's per-shard state, opaque */
 	struct partition **buckets;      /* hash chains */
 	uint32_t bucket_count;           /* power of two */
 	uint32_t count;
