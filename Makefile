@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CONFIG     ?= deploy/config/single-node.properties
 
-.PHONY: all deps configure run test test-unit test-asan test-fuzz bench-micro codec bench-compare clean
+.PHONY: all deps configure run test test-unit test-asan test-fuzz bench-micro codec bench-compare bench-cluster clean
 
 all: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -61,3 +61,8 @@ clean:
 # (bench/compare.sh; results.json, results.md, latency.png).
 bench-compare: all
 	bash bench/compare.sh --out $(BUILD)/bench/compare
+
+# 3-broker RF=3 acks=all vs single-node acks=1 in one run (bench/cluster_compare.sh;
+# bench/results/<date>/cluster.md). BENCH_ARGS="--quick" for a smoke run.
+bench-cluster: all
+	bash bench/cluster_compare.sh --build $(BUILD) $(BENCH_ARGS)

@@ -18,7 +18,10 @@
  *      shard group; each shard's on_start (broker_shard_start) opens the
  *      partitions it owns and starts accepting
  *                                 failure            -> 1
- *   7. sigwait; on SIGTERM/SIGINT: log "shutting down", stop the shards
+ *   7. sigwait; on SIGTERM/SIGINT: log "shutting down"; in cluster mode
+ *      the controlled shutdown first (cluster_controlled_shutdown: the
+ *      controller moves leadership off this broker while every shard
+ *      keeps running; bounded); then stop the shards
  *      (broker_shard_stop: close listeners and connections, close the
  *      partition logs cleanly), join, broker_destroy, exit 0.
  *
@@ -40,6 +43,7 @@
 #include "coord.h"
 #include "dispatch.h"
 #include "follower.h"
+#include "hwsave.h"
 #include "log.h"
 #include "repl.h"
 #include "replica_api.h"
@@ -305,6 +309,9 @@ static int main_run(const struct config *c, struct broker *b, const sigset_t *si
 			LOG_W(LOG_NO_SHARD, "sigwait: %s", strerror(rc));
 	}
 	LOG_I(LOG_NO_SHARD, "shutting down (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/* Cluster mode: leadership moves away while the loops still run. */
+	if (b->cluster != NULL)
+		(void)cluster_controlled_shutdown(b->cluster);
 	shard_group_stop(g);
 	err = shard_group_join(g);
 	SL_ASSERT(err == SL_OK);
@@ -331,6 +338,8 @@ int main(int argc, char **argv)
 	 * the follower data path replication/repl.c starts and stops. */
 	follower_api_register();
 	repl_follower_ops_set(&follower_repl_ops);
+	/* The group coordinator follows its __consumer_offsets leaders. */
+	repl_role_hook_set(coord_role_changed);
 	if (args.help) {
 		main_usage(stdout);
 		return MAIN_EXIT_OK;
@@ -369,6 +378,12 @@ int main(int argc, char **argv)
 			rc = MAIN_EXIT_FAILURE;
 			goto out;
 		}
+		/* replication-offset-checkpoint upkeep (replication/hwsave.h). */
+		if (hwsave_create(broker) != SL_OK) {
+			LOG_E(LOG_NO_SHARD, "out of memory");
+			rc = MAIN_EXIT_FAILURE;
+			goto out;
+		}
 		cluster_api_register();
 	}
 
@@ -378,6 +393,9 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	rc = main_run(&config, broker, &sigs);
+	/* The shards joined: the shutdown HW checkpoint (hwsave.h). */
+	hwsave_finish(broker->hwsave);
+	broker->hwsave = NULL;
 	if (rc == MAIN_EXIT_OK && cluster_failed(cluster))
 		rc = MAIN_EXIT_FAILURE;
 out:

@@ -25,6 +25,8 @@ struct ap_op {
 	struct AlterPartitionResponse resp;
 	struct xmsg msg;               /* shard 0: the deferred request */
 	struct shard *sh0;
+	bool in_fn;                    /* shard 0: inside ap_on_ctl */
+	bool done_in_fn;               /* the controller finished synchronously */
 };
 
 /* Runs on: shard 0, when the controller finished every partition. */
@@ -32,6 +34,11 @@ static void ap_ctl_done(void *arg)
 {
 	struct ap_op *op = arg;
 
+	/* Not deferred yet (no write was needed): ap_on_ctl replies itself. */
+	if (op->in_fn) {
+		op->done_in_fn = true;
+		return;
+	}
 	xmsg_reply(op->sh0, &op->msg);
 }
 
@@ -44,12 +51,16 @@ static enum xmsg_fn_result ap_on_ctl(struct shard *sh, struct xmsg *m)
 
 	op->msg = *m;
 	op->sh0 = sh;
-	if (cl == NULL || !controller_alter_partition(cl, op->rq->body, op->rq->api_version,
-						      &op->resp, ap_ctl_done, op)) {
+	op->in_fn = true;
+	bool ran = cl != NULL && controller_alter_partition(cl, op->rq->body,
+							     op->rq->api_version, &op->resp,
+							     ap_ctl_done, op);
+	op->in_fn = false;
+	if (!ran) {
 		op->resp.ErrorCode = CTRL_KERR_NOT_CONTROLLER;
 		return XMSG_REPLY;
 	}
-	return XMSG_DEFER;
+	return op->done_in_fn ? XMSG_REPLY : XMSG_DEFER;
 }
 
 /* Runs on: the connection's shard. */

@@ -104,6 +104,9 @@ void coord_join_answer(void *ctx, struct group *g, void *waiter, const struct gr
 	}
 	kafka_init_join_group_response(resp);
 	resp->ErrorCode = r->error_code;
+	/* cluster mode: the partition's leadership moved away (coord_unload) */
+	if (cg->c->unloading && r->error_code == KERR_COORDINATOR_NOT_AVAILABLE)
+		resp->ErrorCode = GROUP_KERR_NOT_COORDINATOR;
 	resp->GenerationId = r->generation;
 	resp->ProtocolType = coord_call_str(call, r->protocol_type);
 	resp->ProtocolName = coord_call_str(call, r->protocol_name);

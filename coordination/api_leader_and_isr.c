@@ -132,7 +132,7 @@ static uint32_t lai_mutate(struct broker_shard *bs0, struct broker_create *bc)
 
 	SL_ASSERT(bs0->sh->id == 0);
 	if (op->req->ControllerEpoch < repl_controller_epoch(bs0)) {
-		op->top_error = REPL_KERR_STALE_CONTROLLER_EPOCH;
+		op->top_error = KERR_STALE_CONTROLLER_EPOCH;
 		return 0;
 	}
 	repl_controller_epoch_set(bs0, op->req->ControllerEpoch);

@@ -52,7 +52,9 @@ static void offset_commit_applied(struct coord *c, struct coord_call *call, int1
 	int64_t ts = coord_wall(c);
 
 	if (err != KERR_NONE || cg == NULL) {
-		oc_for_pending(r, &op->resp, KERR_COORDINATOR_NOT_AVAILABLE);
+		/* NOT_COORDINATOR: the partition's leadership moved (cluster mode) */
+		oc_for_pending(r, &op->resp, err == GROUP_KERR_NOT_COORDINATOR ?
+				   GROUP_KERR_NOT_COORDINATOR : KERR_COORDINATOR_NOT_AVAILABLE);
 		coord_call_reply(c, call);
 		return;
 	}

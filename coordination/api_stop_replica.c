@@ -160,7 +160,7 @@ static uint32_t sr_check(struct broker_shard *bs0, struct broker_create *bc)
 	struct sr_op *op = (struct sr_op *)bc;
 
 	if (op->req->ControllerEpoch < repl_controller_epoch(bs0))
-		op->top_error = REPL_KERR_STALE_CONTROLLER_EPOCH;
+		op->top_error = KERR_STALE_CONTROLLER_EPOCH;
 	else
 		repl_controller_epoch_set(bs0, op->req->ControllerEpoch);
 	return 0;

@@ -85,6 +85,9 @@ void coord_sync_answer(void *ctx, struct group *g, void *waiter, int16_t error_c
 		return;
 	}
 	kafka_init_sync_group_response(resp);
+	/* cluster mode: the partition's leadership moved away (coord_unload) */
+	if (cg->c->unloading && error_code == KERR_COORDINATOR_NOT_AVAILABLE)
+		error_code = GROUP_KERR_NOT_COORDINATOR;
 	resp->ErrorCode = error_code;
 	resp->Assignment = KSLICE_EMPTY;
 	if (error_code == GROUP_KERR_NONE) {

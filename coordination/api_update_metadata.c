@@ -147,7 +147,7 @@ static uint32_t um_mutate(struct broker_shard *bs0, struct broker_create *bc)
 
 	SL_ASSERT(bs0->sh->id == 0);
 	if (in->ControllerEpoch < repl_controller_epoch(bs0)) {
-		op->error_code = REPL_KERR_STALE_CONTROLLER_EPOCH;
+		op->error_code = KERR_STALE_CONTROLLER_EPOCH;
 		return 0;
 	}
 	repl_controller_epoch_set(bs0, in->ControllerEpoch);

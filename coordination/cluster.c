@@ -17,11 +17,14 @@
 #endif
 #include "cluster.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,10 +35,13 @@
 #include "ctrl_json.h"
 #include "ctrl_rules.h"
 #include "dispatch.h"
+#include "kclient.h"
 #include "kerr.h"
 #include "log.h"
 #include "mem.h"
 #include "zk.h"
+#include "pid_block.h"
+#include "hwsave.h"
 
 #define CLUSTER_RETRY_MS 500
 #define CLUSTER_CREATE_POLL_MS 20
@@ -52,6 +58,9 @@ static const char *const cluster_paths[] = {
 
 static void cluster_bootstrap(struct cluster *cl);
 static void cluster_elect(struct cluster *cl);
+static void cluster_cs_backoff_fire(struct timer *t, void *ctx);
+static void cluster_cs_arm(struct cluster *cl);
+static void cluster_cs_stop(struct cluster *cl);
 
 static int64_t cluster_wall_ms(void)
 {
@@ -526,16 +535,34 @@ enum sl_err cluster_create(struct cluster **out, struct broker *b)
 	atomic_init(&cl->failed, false);
 	atomic_init(&cl->ready, false);
 	timer_init(&cl->retry, cluster_retry_fire);
+	timer_init(&cl->cs.backoff, cluster_cs_backoff_fire);
+	cl->cs.req_fd = eventfd(0, EFD_CLOEXEC);
+	cl->cs.done_fd = eventfd(0, EFD_CLOEXEC);
+	if (cl->cs.req_fd < 0 || cl->cs.done_fd < 0) {
+		if (cl->cs.req_fd >= 0)
+			close(cl->cs.req_fd);
+		if (cl->cs.done_fd >= 0)
+			close(cl->cs.done_fd);
+		free(cl);
+		return SL_EIO;
+	}
 	b->cluster = cl;
 	b->zk_topics_create = cluster_topics_create;
+	b->zk_producer_id = pid_alloc_on_shard0;
 	*out = cl;
 	return SL_OK;
 }
 
 void cluster_destroy(struct cluster *cl)
 {
-	if (cl != NULL)
+	if (cl != NULL) {
 		free(cl->cfg_loaded);
+		if (cl->cs.req_fd >= 0)
+			close(cl->cs.req_fd);
+		if (cl->cs.done_fd >= 0)
+			close(cl->cs.done_fd);
+	}
+	pid_alloc_free(cl);
 	free(cl);
 }
 
@@ -553,9 +580,11 @@ enum sl_err cluster_shard_start(struct broker_shard *bs)
 		      sl_err_str(err));
 		return err;
 	}
+	cluster_cs_arm(cl);
 	LOG_I(0, "cluster: connecting to ZooKeeper %s%s%s (session timeout %d ms)", cl->connect,
 	      cl->root[0] != '\0' ? " chroot " : "", cl->root,
 	      bs->b->config->zookeeper_session_timeout_ms);
+	hwsave_shard0_start(bs);   /* replication-offset-checkpoint rounds */
 	return SL_OK;
 }
 
@@ -567,12 +596,325 @@ void cluster_shard_stop(struct broker_shard *bs)
 		return;
 	if (cl->ctl != NULL)
 		controller_stop(cl);
+	cluster_cs_stop(cl);
 	cl->stopping = true;
+	pid_alloc_stop(cl);
+	hwsave_shard0_stop(bs);
 	if (timer_armed(&cl->retry))
 		timer_cancel(&bs->sh->timers, &cl->retry);
 	if (cl->zk != NULL)
 		zk_close(cl->zk);
 	cl->zk = NULL;
+}
+
+/* ---- controlled shutdown (broker side) ---- */
+
+#define CLUSTER_CS_VERSION 3
+#define CLUSTER_CS_TIMEOUT_MS 30000u     /* Kafka's controller.socket.timeout.ms */
+#define CLUSTER_CS_LIST_MAX 8            /* remaining partitions named in the log */
+
+static void cluster_cs_attempt(struct cluster *cl);
+
+/* Done (success or not): main may stop the shards. Runs on: shard 0. */
+static void cluster_cs_finish(struct cluster *cl, bool ok)
+{
+	uint64_t one = 1;
+	struct cluster_cs *cs = &cl->cs;
+
+	cs->running = false;
+	cs->succeeded = ok;
+	if (timer_armed(&cs->backoff))
+		timer_cancel(&cl->bs0->sh->timers, &cs->backoff);
+	if (cs->kc != NULL)
+		kclient_close(cs->kc);
+	cs->kc = NULL;
+	if (write(cs->done_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		LOG_W(0, "controlled shutdown: cannot wake main: %s", strerror(errno));
+}
+
+/* An attempt failed: retry after the backoff, or give up. */
+static void cluster_cs_retry(struct cluster *cl, const char *why)
+{
+	struct cluster_cs *cs = &cl->cs;
+	const struct config *c = cl->b->config;
+
+	if (cl->stopping || !cs->running)
+		return;
+	if (cs->attempts >= (uint32_t)c->controlled_shutdown_max_retries) {
+		LOG_W(0, "controlled shutdown failed after %u attempts (%s): proceeding to an "
+		      "unclean shutdown", cs->attempts, why);
+		cluster_cs_finish(cl, false);
+		return;
+	}
+	LOG_W(0, "controlled shutdown: attempt %u failed (%s); retrying in %d ms", cs->attempts,
+	      why, c->controlled_shutdown_retry_backoff_ms);
+	timer_add(&cl->bs0->sh->timers, &cs->backoff,
+		  shard_now_ns(cl->bs0->sh) +
+			  (int64_t)c->controlled_shutdown_retry_backoff_ms * 1000000);
+}
+
+static void cluster_cs_backoff_fire(struct timer *t, void *ctx)
+{
+	struct cluster *cl =
+		(struct cluster *)(void *)((char *)t - offsetof(struct cluster, cs.backoff));
+
+	(void)ctx;
+	if (!cl->stopping && cl->cs.running)
+		cluster_cs_attempt(cl);
+}
+
+static void cluster_cs_answered(struct kclient *kc, enum sl_err status, struct kread *body,
+				void *arg)
+{
+	struct cluster *cl = arg;
+	struct cluster_cs *cs = &cl->cs;
+	struct ControlledShutdownResponse resp;
+	struct karena arena;
+	bool arena_ok = false;
+	char why[512];
+
+	(void)kc;
+	if (status == SL_ECLOSED || cl->stopping || !cs->running)
+		return;
+	if (status == SL_OK) {
+		arena_ok = karena_init_heap(&arena, kread_left(body) * 4 + 4096) == SL_OK;
+		if (!arena_ok || kafka_decode_controlled_shutdown_response(
+					 body, CLUSTER_CS_VERSION, &resp, &arena) != SL_OK)
+			status = SL_ECORRUPT;
+	}
+	if (status != SL_OK) {
+		snprintf(why, sizeof(why), "request: %s", sl_err_str(status));
+		/* Maybe the controller moved: a fresh connection next time. */
+		kclient_close(cs->kc);
+		cs->kc = NULL;
+		cluster_cs_retry(cl, why);
+	} else if (resp.ErrorCode != 0) {
+		snprintf(why, sizeof(why), "controller answered %s", kerr_name(resp.ErrorCode));
+		cluster_cs_retry(cl, why);
+	} else if (resp.RemainingPartitions.count > 0) {
+		size_t off = (size_t)snprintf(why, sizeof(why), "%d partitions remaining:",
+					      resp.RemainingPartitions.count);
+		for (int32_t i = 0; i < resp.RemainingPartitions.count && i < CLUSTER_CS_LIST_MAX &&
+				    off < sizeof(why);
+		     i++) {
+			const struct ControlledShutdownResponse_RemainingPartition *r =
+				&resp.RemainingPartitions.items[i];
+			off += (size_t)snprintf(why + off, sizeof(why) - off, " %.*s-%d",
+						SL_MAX(r->TopicName.len, 0),
+						(const char *)r->TopicName.ptr, r->PartitionIndex);
+		}
+		cluster_cs_retry(cl, why);
+	} else {
+		LOG_I(0, "controlled shutdown succeeded (attempt %u, %lld ms): 0 partitions "
+		      "remaining", cs->attempts,
+		      (long long)((shard_now_ns(cl->bs0->sh) - cs->start_ns) / 1000000));
+		cluster_cs_finish(cl, true);
+	}
+	if (arena_ok)
+		karena_destroy(&arena);
+}
+
+/* The controller's registration: connect and ask. */
+static void cluster_cs_target_got(struct zk *zk, const struct zk_result *res, void *arg)
+{
+	struct cluster *cl = arg;
+	struct cluster_cs *cs = &cl->cs;
+	struct ctrlj_broker jb;
+	struct ControlledShutdownRequest rq;
+	struct kclient_config kcfg;
+	const char *why = NULL;
+
+	(void)zk;
+	if (cl->stopping || !cs->running)
+		return;
+	if (res->err != SL_OK ||
+	    ctrlj_broker_decode(res->data, res->data_len, &jb, &why) != SL_OK) {
+		cluster_cs_retry(cl, "cannot read the controller's registration");
+		return;
+	}
+	const char *host = jb.host;
+	int32_t port = jb.port;
+	for (uint32_t e = 0; e < jb.endpoint_count; e++) {
+		if (strcmp(jb.endpoints[e].listener, "PLAINTEXT") == 0 || (port < 0 && e == 0)) {
+			host = jb.endpoints[e].host;
+			port = jb.endpoints[e].port;
+		}
+	}
+	if (port <= 0 || port > UINT16_MAX) {
+		cluster_cs_retry(cl, "the controller has no usable endpoint");
+		return;
+	}
+	if (cs->kc != NULL)
+		kclient_close(cs->kc);
+	cs->kc = NULL;
+	memset(&kcfg, 0, sizeof(kcfg));
+	kcfg.client_id = "sluice-controlled-shutdown";
+	kcfg.request_timeout_ms = CLUSTER_CS_TIMEOUT_MS;
+	if (kclient_open(&cs->kc, cl->bs0->sh, host[0] != '\0' ? host : "127.0.0.1",
+			 (uint16_t)port, &kcfg) != SL_OK) {
+		cs->kc = NULL;
+		cluster_cs_retry(cl, "cannot reach the controller");
+		return;
+	}
+	kafka_init_controlled_shutdown_request(&rq);
+	rq.BrokerId = cl->b->node_id;
+	rq.BrokerEpoch = cs->broker_epoch;
+	if (kclient_send(cs->kc, KAFKA_API_CONTROLLED_SHUTDOWN, CLUSTER_CS_VERSION, &rq,
+			 cluster_cs_answered, cl) != SL_OK)
+		cluster_cs_retry(cl, "cannot queue the request");
+}
+
+static void cluster_cs_controller_got(struct zk *zk, const struct zk_result *res, void *arg)
+{
+	struct cluster *cl = arg;
+	struct ctrlj_controller cj;
+	char path[CLUSTER_PATH_MAX];
+	const char *why = NULL;
+
+	if (cl->stopping || !cl->cs.running)
+		return;
+	if (res->err != SL_OK ||
+	    ctrlj_controller_decode(res->data, res->data_len, &cj, &why) != SL_OK) {
+		cluster_cs_retry(cl, "no controller");
+		return;
+	}
+	LOG_I(0, "controlled shutdown: attempt %u: asking controller %d", cl->cs.attempts,
+	      cj.broker_id);
+	cluster_path(cl, path, "/brokers/ids/%d", cj.broker_id);
+	if (zk_get(zk, path, NULL, NULL, cluster_cs_target_got, cl) != SL_OK)
+		cluster_cs_retry(cl, "ZooKeeper refused a read");
+}
+
+/* One attempt: who is the controller now? */
+static void cluster_cs_attempt(struct cluster *cl)
+{
+	char path[CLUSTER_PATH_MAX];
+
+	cl->cs.attempts++;
+	cluster_path(cl, path, "/controller");
+	if (cl->zk == NULL || zk_get(cl->zk, path, NULL, NULL, cluster_cs_controller_got, cl) !=
+				      SL_OK)
+		cluster_cs_retry(cl, "ZooKeeper refused a read");
+}
+
+/* Our registration's czxid is the broker epoch (as Kafka's). */
+static void cluster_cs_epoch_got(struct zk *zk, const struct zk_result *res, void *arg)
+{
+	struct cluster *cl = arg;
+
+	if (cl->stopping || !cl->cs.running)
+		return;
+	cl->cs.broker_epoch = res->err == SL_OK && res->stat.ephemeral_owner == zk_session_id(zk)
+				      ? res->stat.czxid
+				      : -1;
+	LOG_I(0, "controlled shutdown: starting (broker %d, epoch %lld)", cl->b->node_id,
+	      (long long)cl->cs.broker_epoch);
+	cluster_cs_attempt(cl);
+}
+
+/* Main asked (eventfd read completed). Runs on: shard 0. */
+static void cluster_cs_begin(struct cluster *cl)
+{
+	struct cluster_cs *cs = &cl->cs;
+	const struct config *c = cl->b->config;
+	char path[CLUSTER_PATH_MAX];
+
+	if (cs->running)
+		return;
+	if (!c->controlled_shutdown_enable || c->controlled_shutdown_max_retries <= 0 ||
+	    cl->stopping || cl->step != CLUSTER_UP || cluster_failed(cl) || cl->zk == NULL) {
+		LOG_I(0, "controlled shutdown: skipped (%s)",
+		      !c->controlled_shutdown_enable ? "controlled.shutdown.enable=false"
+						     : "not registered");
+		cluster_cs_finish(cl, false);
+		return;
+	}
+	cs->running = true;
+	cs->attempts = 0;
+	cs->broker_epoch = -1;
+	cs->start_ns = shard_now_ns(cl->bs0->sh);
+	cluster_path(cl, path, "/brokers/ids/%d", cl->b->node_id);
+	if (zk_get(cl->zk, path, NULL, NULL, cluster_cs_epoch_got, cl) != SL_OK)
+		cluster_cs_attempt(cl);
+}
+
+static void cluster_cs_read_done(struct ring_op *op, int res, uint32_t cqe_flags)
+{
+	struct cluster *cl = (struct cluster *)(void *)((char *)op - offsetof(struct cluster,
+									      cs.req_op));
+
+	(void)cqe_flags;
+	SL_ASSERT(cl->cs.armed);
+	cl->cs.armed = false;
+	if (res == (int)sizeof(cl->cs.req_buf) && !cl->stopping)
+		cluster_cs_begin(cl);
+}
+
+/* Arms the read on req_fd (shard 0's ring). */
+static void cluster_cs_arm(struct cluster *cl)
+{
+	struct ring *r = &cl->bs0->sh->ring;
+	struct io_uring_sqe *sqe = ring_get_sqe(r);
+
+	SL_ASSERT(!cl->cs.armed && cl->cs.req_fd >= 0);
+	io_uring_prep_read(sqe, cl->cs.req_fd, &cl->cs.req_buf, sizeof(cl->cs.req_buf), 0);
+	cl->cs.req_op.done = cluster_cs_read_done;
+	ring_sqe_set_op(r, sqe, &cl->cs.req_op);
+	cl->cs.armed = true;
+}
+
+/* Shard 0 stops: cancel the read, the retries and the client. */
+static void cluster_cs_stop(struct cluster *cl)
+{
+	struct cluster_cs *cs = &cl->cs;
+
+	if (cs->armed) {
+		struct io_uring_sqe *sqe = ring_get_sqe(&cl->bs0->sh->ring);
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&cs->req_op, 0);
+	}
+	if (cs->running)
+		cluster_cs_finish(cl, false);
+	if (timer_armed(&cs->backoff))
+		timer_cancel(&cl->bs0->sh->timers, &cs->backoff);
+	if (cs->kc != NULL)
+		kclient_close(cs->kc);
+	cs->kc = NULL;
+}
+
+bool cluster_controlled_shutdown(struct cluster *cl)
+{
+	const struct config *c;
+	uint64_t one = 1, got = 0;
+
+	if (cl == NULL || cluster_failed(cl) || cl->bs0 == NULL || cl->cs.req_fd < 0)
+		return false;
+	c = cl->b->config;
+	/* Every attempt: two ZooKeeper reads, a request, a backoff. */
+	int64_t per = (int64_t)CLUSTER_CS_TIMEOUT_MS + c->controlled_shutdown_retry_backoff_ms +
+		      2 * (int64_t)c->zookeeper_session_timeout_ms;
+	int64_t bound_ms = per * SL_MAX(c->controlled_shutdown_max_retries, 0) + 5000;
+	struct pollfd pfd = { .fd = cl->cs.done_fd, .events = POLLIN };
+	struct timespec t0, t1;
+
+	if (write(cl->cs.req_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Each pass waits at most 1 s; bounded by bound_ms overall. */
+	for (int64_t i = 0; i <= bound_ms / 1000 + 1; i++) {
+		int rc = poll(&pfd, 1, 1000);
+		if (rc > 0) {
+			if (read(cl->cs.done_fd, &got, sizeof(got)) != (ssize_t)sizeof(got))
+				return false;
+			return cl->cs.succeeded;
+		}
+		if (rc < 0 && errno != EINTR)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > bound_ms)
+			break;
+	}
+	LOG_W(LOG_NO_SHARD, "controlled shutdown did not finish in time: stopping anyway");
+	return false;
 }
 
 /* ---- topic creation (cluster mode) ---- */
@@ -984,4 +1326,5 @@ void cluster_api_register(void)
 {
 	dispatch_register(KAFKA_API_UPDATE_METADATA, 0, 8, api_update_metadata_handle);
 	dispatch_register(KAFKA_API_ALTER_PARTITION, 0, 3, api_alter_partition_handle);
+	dispatch_register(KAFKA_API_CONTROLLED_SHUTDOWN, 0, 3, api_controlled_shutdown_handle);
 }

@@ -36,8 +36,20 @@
  * one multi, and the requesting shard answers once its own snapshot shows
  * every partition with a leader, or after the timeout (REQUEST_TIMED_OUT).
  *
- * Runs on: main (create/destroy), shard 0 (everything else) except
- * cluster_topics_create (any shard).
+ * Controlled shutdown (Kafka's KafkaServer.controlledShutdown), broker
+ * side: on SIGTERM main calls cluster_controlled_shutdown before stopping
+ * the shards. It wakes shard 0 through an eventfd (a read armed on shard
+ * 0's ring) and waits, bounded, on a second eventfd while every loop keeps
+ * running. Shard 0, when controlled.shutdown.enable and registered: reads
+ * its own registration's czxid (the broker epoch; -1 when it cannot),
+ * then per attempt reads /controller and the controller's registration
+ * and sends ControlledShutdown v3 through a kclient; an error or
+ * partitions still led is retried after controlled.shutdown.retry.backoff.ms
+ * up to controlled.shutdown.max.retries attempts in all; then (success or
+ * not) it signals main, which stops the shards.
+ *
+ * Runs on: main (create/destroy, cluster_controlled_shutdown), shard 0
+ * (everything else) except cluster_topics_create (any shard).
  */
 #ifndef SL_COORD_CLUSTER_H
 #define SL_COORD_CLUSTER_H
@@ -46,6 +58,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ring.h"
 #include "sl.h"
 #include "timer.h"
 
@@ -53,6 +66,7 @@ struct broker;
 struct broker_shard;
 struct broker_create;
 struct controller;
+struct kclient;
 struct zk;
 
 #define CLUSTER_ROOT_MAX 256
@@ -65,6 +79,22 @@ enum cluster_step {
 	CLUSTER_REGISTER,
 	CLUSTER_ELECT,
 	CLUSTER_UP,          /* registered; election watch set */
+};
+
+/* Controlled shutdown, broker side (see the file comment). */
+struct cluster_cs {
+	int req_fd;                  /* eventfd: main asks; -1 when closed */
+	int done_fd;                 /* eventfd: shard 0 answers; -1 when closed */
+	uint64_t req_buf;            /* the kernel's while the read is armed */
+	struct ring_op req_op;
+	bool armed;                  /* the read on req_fd is in flight */
+	bool running;                /* attempts under way */
+	bool succeeded;
+	uint32_t attempts;
+	int64_t broker_epoch;        /* czxid of our registration, or -1 */
+	int64_t start_ns;
+	struct kclient *kc;          /* to the current controller */
+	struct timer backoff;
 };
 
 struct cluster {
@@ -83,8 +113,10 @@ struct cluster {
 	struct controller *ctl;             /* non-NULL while this broker is the controller */
 	uint8_t (*cfg_loaded)[16];          /* topic ids whose configs were read, sorted */
 	uint32_t cfg_count, cfg_cap;
+	struct pid_alloc *pids;             /* InitProducerId blocks (pid_block.h), lazily */
 	atomic_bool failed;                 /* fatal: main exits 1 */
 	atomic_bool ready;                  /* first UpdateMetadata applied */
+	struct cluster_cs cs;               /* controlled shutdown (broker side) */
 };
 
 /* Main, before the shards: the cluster object (b->cluster, b->zk_topics_create). */
@@ -96,6 +128,15 @@ void cluster_destroy(struct cluster *cl);
 enum sl_err cluster_shard_start(struct broker_shard *bs);
 /* Shard 0, first in its stop: the controller stops, the session closes. */
 void cluster_shard_stop(struct broker_shard *bs);
+
+/*
+ * Main thread, on SIGTERM/SIGINT, before shard_group_stop: controlled
+ * shutdown (file comment). Returns once shard 0 is done or after a bound
+ * derived from the retries, the backoff and the request timeout; true
+ * when the controller reported no partition left on this broker. No-op
+ * (false) for NULL, a failed cluster or shards that never started.
+ */
+bool cluster_controlled_shutdown(struct cluster *cl);
 
 /* True when a fatal condition (duplicate broker.id, cluster id) stopped the broker. */
 bool cluster_failed(const struct cluster *cl);
@@ -127,5 +168,6 @@ enum sl_err cluster_topics_create(struct broker_shard *bs, struct broker_create 
 struct req;
 enum sl_err api_update_metadata_handle(struct req *rq);
 enum sl_err api_alter_partition_handle(struct req *rq);
+enum sl_err api_controlled_shutdown_handle(struct req *rq);
 
 #endif

@@ -52,6 +52,7 @@ struct ctl_broker {
 	bool alive;          /* data read */
 	bool seen;           /* in the last children list */
 	bool fresh;          /* needs everything (new, or a send failed) */
+	bool shutting_down;  /* sent ControlledShutdown (this registration) */
 	int64_t epoch;       /* czxid of its registration */
 	struct kclient *kc;
 };
@@ -93,6 +94,7 @@ struct ctl_call {
 	struct ctrl_pstate next;
 	struct ctl_ap *ap;
 	struct AlterPartitionResponse_PartitionData *out;
+	struct ctl_cs *cs;            /* ControlledShutdown writes */
 };
 
 static void ctl_sync(struct controller *ctl);
@@ -242,7 +244,7 @@ static struct ctrl_cluster ctl_view(struct controller *ctl)
 		ctl->view[c.broker_count].rack = ctl->brokers[i].has_rack ? ctl->brokers[i].rack
 									  : NULL;
 		ctl->view[c.broker_count].alive = true;
-		ctl->view[c.broker_count].shutting_down = false;
+		ctl->view[c.broker_count].shutting_down = ctl->brokers[i].shutting_down;
 		c.broker_count++;
 	}
 	return c;
@@ -661,7 +663,8 @@ static void ctl_write_phase(struct controller *ctl)
 			for (uint32_t r = 0; r < tp->ps[p].replica_count; r++) {
 				int32_t id = tp->ps[p].replicas[r];
 				enum ctrl_change chg;
-				if (ctrl_replica_online(&view, id))
+				/* Registered (shutting down or not): not failed. */
+				if (ctrl_cluster_find(&view, id) != NULL)
 					continue;
 				if (next.leader != id && !ctrl_pstate_in_isr(&next, id))
 					continue;
@@ -857,7 +860,9 @@ static void ctl_broker_got(struct zk *zk, const struct zk_result *res, void *arg
 		return;
 	}
 	struct ctl_broker *b = ctl_broker_find(ctl, c->id);
-	if (b != NULL && res->err == SL_OK &&
+	if (b != NULL && b->alive && res->err == SL_OK && res->stat.czxid == b->epoch) {
+		/* Same registration (re-read because it is shutting down). */
+	} else if (b != NULL && res->err == SL_OK &&
 	    ctrlj_broker_decode(res->data, res->data_len, &jb, &why) == SL_OK) {
 		snprintf(b->host, sizeof(b->host), "%s", jb.host);
 		b->port = jb.port;
@@ -883,6 +888,7 @@ static void ctl_broker_got(struct zk *zk, const struct zk_result *res, void *arg
 		}
 		b->alive = true;
 		b->fresh = true;
+		b->shutting_down = false;
 		LOG_I(0, "controller: broker %d is live at %s:%d", b->id, b->host, b->port);
 	} else if (b != NULL) {
 		if (res->err == SL_OK)
@@ -919,7 +925,7 @@ static void ctl_brokers_got(struct zk *zk, const struct zk_result *res, void *ar
 		if (end == res->children[i] || *end != '\0' || id < 0 || id > INT32_MAX)
 			continue;
 		struct ctl_broker *b = ctl_broker_find(ctl, (int32_t)id);
-		if (b != NULL && b->alive) {
+		if (b != NULL && b->alive && !b->shutting_down) {
 			b->seen = true;
 			continue;
 		}
@@ -1365,5 +1371,196 @@ bool controller_alter_partition(struct cluster *cl, const struct AlterPartitionR
 		}
 	}
 	ctl_ap_finish(ctl, ap);
+	return true;
+}
+
+/* ---- ControlledShutdown ---- */
+
+struct ctl_cs {
+	uint32_t pending;             /* writes outstanding + 1 while issuing */
+	int32_t broker;
+	bool wrote;                   /* a state changed: tell the brokers */
+	struct controller_cs_result *out;
+	controller_cs_done_fn *done;
+	void *arg;
+};
+
+/* Fills out->parts with the replicated partitions `broker` still leads. */
+static void ctl_cs_remaining(struct controller *ctl, struct ctl_cs *cs)
+{
+	uint32_t n = 0;
+
+	for (uint32_t t = 0; t < ctl->nt; t++)
+		for (uint32_t p = 0; p < ctl->topics[t].count; p++)
+			if (ctl->topics[t].has[p] && ctl->topics[t].ps[p].leader == cs->broker &&
+			    ctl->topics[t].ps[p].replica_count > 1)
+				n++;
+	cs->out->count = 0;
+	if (n == 0)
+		return;
+	cs->out->parts = calloc(n, sizeof(*cs->out->parts));
+	if (cs->out->parts == NULL) {
+		cs->out->error = KERR_UNKNOWN_SERVER_ERROR;
+		return;
+	}
+	for (uint32_t t = 0; t < ctl->nt; t++) {
+		struct ctl_topic *tp = &ctl->topics[t];
+		for (uint32_t p = 0; p < tp->count && cs->out->count < n; p++) {
+			if (!tp->has[p] || tp->ps[p].leader != cs->broker || tp->ps[p].replica_count <= 1)
+				continue;
+			struct controller_cs_part *o = &cs->out->parts[cs->out->count++];
+			o->partition = (int32_t)p;
+			snprintf(o->topic, sizeof(o->topic), "%s", tp->name);
+		}
+	}
+}
+
+/* One write (or the issuing pass) finished; the last one answers. */
+static void ctl_cs_finish(struct controller *ctl, struct ctl_cs *cs)
+{
+	SL_ASSERT(cs->pending > 0);
+	if (--cs->pending > 0)
+		return;
+	if (ctl == NULL || ctl->dead) {
+		cs->out->error = CTRL_KERR_NOT_CONTROLLER;
+	} else {
+		ctl_cs_remaining(ctl, cs);
+		if (cs->wrote) {
+			/* A running sync sends the dirty partitions at its end. */
+			if (ctl->busy)
+				ctl->resync = true;
+			else
+				ctl_send_all(ctl);
+		}
+		LOG_I(0, "controller: controlled shutdown of broker %d: %u partitions remaining",
+		      cs->broker, cs->out->count);
+	}
+	cs->done(cs->arg);
+	free(cs);
+}
+
+static void ctl_cs_written(struct zk *zk, const struct zk_result *res, void *arg)
+{
+	struct ctl_call *c = arg;
+	struct controller *ctl = c->ctl;
+	struct ctl_cs *cs = c->cs;
+
+	(void)zk;
+	if (!ctl_call_enter(c)) {
+		free(c);
+		ctl_cs_finish(NULL, cs);
+		return;
+	}
+	struct ctl_topic *tp = &ctl->topics[c->t];
+	if (res->err == SL_OK && c->p < tp->count) {
+		tp->ps[c->p] = c->next;
+		tp->ps[c->p].partition_epoch = res->ops[1].version;
+		tp->dirty[c->p] = true;
+		cs->wrote = true;
+	} else if (res->op_count > 0 && res->ops[0].zrc != ZK_ZOK &&
+		   res->ops[0].zrc != ZK_ZRUNTIMEINCONSISTENCY) {
+		free(c);
+		ctl_resign(ctl, "the controller epoch moved on (another controller)");
+		ctl_cs_finish(NULL, cs);
+		return;
+	} else if (res->err == SL_ERANGE) {
+		/* This controller's own concurrent write won (and updated the
+		 * state in memory): the broker's retry decides again. */
+	} else {
+		LOG_W(0, "controller: controlled shutdown write: %s (zk %d)", sl_err_str(res->err),
+		      res->zrc);
+	}
+	free(c);
+	ctl_cs_finish(ctl, cs);
+}
+
+/* Writes `next` over partition (t, p) for the shutdown `cs`. */
+static void ctl_cs_write(struct controller *ctl, struct ctl_cs *cs, uint32_t t, uint32_t p,
+			 const struct ctrl_pstate *next)
+{
+	struct ctl_topic *tp = &ctl->topics[t];
+	char epath[CLUSTER_PATH_MAX], spath[CLUSTER_PATH_MAX], buf[1024];
+	size_t len = 0;
+	struct zk_op ops[2];
+	struct ctl_call *c;
+
+	if (ctrlj_pstate_encode(next, buf, sizeof(buf), &len) != SL_OK)
+		return;
+	cluster_path(ctl->cl, epath, "/controller_epoch");
+	cluster_path(ctl->cl, spath, "/brokers/topics/%s/partitions/%u/state", tp->name, p);
+	memset(ops, 0, sizeof(ops));
+	ops[0] = (struct zk_op){ .type = ZK_OP_CHECK, .path = epath, .version = ctl->epoch_version };
+	ops[1] = (struct zk_op){ .type = ZK_OP_SET, .path = spath, .data = buf,
+				 .data_len = (uint32_t)len, .version = tp->ps[p].partition_epoch };
+	c = ctl_call_new(ctl, t, p);
+	if (c == NULL)
+		return;
+	c->next = *next;
+	c->cs = cs;
+	if (ctl_started(ctl, zk_multi(ctl_zk(ctl), ops, 2, ctl_cs_written, c), c, false))
+		cs->pending++;
+}
+
+bool controller_controlled_shutdown(struct cluster *cl, int32_t broker_id, int64_t broker_epoch,
+				    struct controller_cs_result *out, controller_cs_done_fn *done,
+				    void *arg)
+{
+	struct controller *ctl = cl->ctl;
+	struct ctl_broker *b;
+	struct ctl_cs *cs;
+
+	if (ctl == NULL || ctl->dead || ctl->phase == CTL_EPOCH)
+		return false;
+	cs = calloc(1, sizeof(*cs));
+	if (cs == NULL)
+		return false;
+	cs->pending = 1;
+	cs->broker = broker_id;
+	cs->out = out;
+	cs->done = done;
+	cs->arg = arg;
+	out->error = 0;
+	out->count = 0;
+	out->parts = NULL;
+	b = ctl_broker_find(ctl, broker_id);
+	if (b == NULL || !b->alive) {
+		LOG_W(0, "controller: controlled shutdown of broker %d: not registered", broker_id);
+		out->error = CONTROLLER_KERR_BROKER_NOT_AVAILABLE;
+		cs->done(cs->arg);
+		free(cs);
+		return true;
+	}
+	if (broker_epoch != -1 && broker_epoch < b->epoch) {
+		LOG_W(0, "controller: controlled shutdown of broker %d: stale broker epoch %lld < %lld",
+		      broker_id, (long long)broker_epoch, (long long)b->epoch);
+		out->error = CONTROLLER_KERR_STALE_BROKER_EPOCH;
+		cs->done(cs->arg);
+		free(cs);
+		return true;
+	}
+	if (!b->shutting_down)
+		LOG_I(0, "controller: broker %d is shutting down (controlled shutdown)", broker_id);
+	b->shutting_down = true;
+	struct ctrl_cluster view = ctl_view(ctl);
+	for (uint32_t t = 0; t < ctl->nt; t++) {
+		struct ctl_topic *tp = &ctl->topics[t];
+		for (uint32_t p = 0; p < tp->count; p++) {
+			struct ctrl_pstate next;
+			enum ctrl_change chg = CTRL_CHANGE_NONE;
+			uint32_t rem = 0;
+			if (!tp->has[p] || !ctrl_pstate_has_replica(&tp->ps[p], broker_id))
+				continue;
+			next = tp->ps[p];
+			(void)ctrl_controlled_shutdown(&view, broker_id, &next, 1, &chg, &rem);
+			if (chg == CTRL_CHANGE_NONE)
+				continue;
+			next.controller_epoch = ctl->epoch;
+			LOG_I(0, "controller: %s-%u leader %d -> %d, epoch %d, isr %u (controlled "
+			      "shutdown of %d)", tp->name, p, tp->ps[p].leader, next.leader,
+			      next.leader_epoch, next.isr_count, broker_id);
+			ctl_cs_write(ctl, cs, t, p, &next);
+		}
+	}
+	ctl_cs_finish(ctl, cs);
 	return true;
 }

@@ -68,4 +68,42 @@ bool controller_alter_partition(struct cluster *cl, const struct AlterPartitionR
 				int16_t version, struct AlterPartitionResponse *out,
 				controller_ap_done_fn *done, void *arg);
 
+/* Kafka error codes of ControlledShutdown not in net/kerr.h. */
+#define CONTROLLER_KERR_BROKER_NOT_AVAILABLE 8
+#define CONTROLLER_KERR_STALE_BROKER_EPOCH 77
+#define CONTROLLER_TOPIC_MAX 255
+
+/* One partition the shutting-down broker still leads. */
+struct controller_cs_part {
+	int32_t partition;
+	char topic[CONTROLLER_TOPIC_MAX + 1];
+};
+
+/* The answer to a ControlledShutdown (filled on shard 0 before done). */
+struct controller_cs_result {
+	int16_t error;                     /* Kafka error code */
+	uint32_t count;
+	struct controller_cs_part *parts;  /* malloc'd (count entries); the caller frees */
+};
+
+typedef void controller_cs_done_fn(void *arg);
+
+/*
+ * ControlledShutdown of broker `broker_id` (Kafka's doControlledShutdown):
+ * unknown or unregistered broker -> BROKER_NOT_AVAILABLE; `broker_epoch`
+ * (-1: not checked) older than the czxid of its registration ->
+ * STALE_BROKER_EPOCH. Else the broker is marked shutting down (until its
+ * registration goes away or is replaced: no election picks it, no ISR
+ * takes it back), ctrl_controlled_shutdown runs over every partition it
+ * replicates, changed states are written conditionally (epoch-checked
+ * multis), LeaderAndIsr goes to the replicas of the changed partitions
+ * and UpdateMetadata to every broker; `out` lists the replicated
+ * partitions it still leads. Returns false when this broker is not the
+ * controller (nothing ran); else done(arg) runs exactly once on shard 0
+ * (maybe before this returns). Runs on: shard 0.
+ */
+bool controller_controlled_shutdown(struct cluster *cl, int32_t broker_id, int64_t broker_epoch,
+				    struct controller_cs_result *out, controller_cs_done_fn *done,
+				    void *arg);
+
 #endif

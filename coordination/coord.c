@@ -16,6 +16,7 @@
 #include "kerr.h"
 #include "log.h"
 #include "partition.h"
+#include "repl.h"
 
 /* ---- Kafka's partition hash ---- */
 
@@ -80,6 +81,9 @@ int32_t coord_partition_for(const char *group, size_t len, int32_t partitions)
 
 /* ---- the coordinator object ---- */
 
+static void coord_load_tick(struct timer *t, void *ctx);
+static bool coord_load_try(struct coord *c, int32_t p);
+
 int64_t coord_now_ms(struct coord *c)
 {
 	return shard_now_ns(c->bs->sh) / 1000000;
@@ -106,6 +110,8 @@ struct coord *coord_of(struct broker_shard *bs)
 	c->ops.sync_done = coord_sync_answer;
 	c->ops.changed = coord_group_changed;
 	c->partitions = cfg->offsets_topic_num_partitions;
+	c->cluster = bs->b->zk_topics_create != NULL;
+	timer_init(&c->load_timer, coord_load_tick);
 	c->loaded = calloc((size_t)c->partitions, 1);
 	if (c->loaded == NULL) {
 		free(c);
@@ -215,6 +221,60 @@ void coord_groups_each(struct coord *c, bool (*fn)(struct coord_group *cg, void 
 				return;
 }
 
+/*
+ * Cluster mode: partition p is no longer led here. Its groups are freed
+ * (held joins and syncs answered NOT_COORDINATOR), its appends in flight
+ * will answer NOT_COORDINATOR; the next leader loads them from its log.
+ */
+static void coord_unload(struct coord *c, int32_t p)
+{
+	uint32_t n = 0;
+
+	if (p >= c->partitions)
+		return;
+	c->loaded[p] = COORD_P_NONE;
+	coord_log_unload(c, p);
+	c->unloading = true;
+	for (uint32_t b = 0; b < COORD_BUCKETS; b++) {
+		struct coord_group *cg = c->buckets[b];
+		while (cg != NULL) {
+			struct coord_group *next = cg->next;
+			if (cg->partition == p) {
+				group_mark_dead(cg->g);
+				coord_group_remove(cg);
+				n++;
+			}
+			cg = next;
+		}
+	}
+	c->unloading = false;
+	LOG_I(c->bs->sh->id, "coord: unloaded %s-%d: %u group(s) (no longer the leader)",
+	      COORD_OFFSETS_TOPIC, p, n);
+}
+
+void coord_role_changed(struct broker_shard *bs, struct partition *p, bool leader)
+{
+	const struct catalog_topic *t =
+		bs->snap != NULL ? catalog_snap_find_id(bs->snap, partition_topic_id(p)) : NULL;
+	int32_t idx = partition_index(p);
+
+	if (t == NULL || t->name_len != strlen(COORD_OFFSETS_TOPIC) ||
+	    memcmp(t->name, COORD_OFFSETS_TOPIC, t->name_len) != 0)
+		return;
+	if (!leader) {
+		struct coord *c = bs->ext;   /* never made here just to unload */
+		if (c != NULL)
+			coord_unload(c, idx);
+		return;
+	}
+	struct coord *c = coord_of(bs);
+	if (c == NULL || coord_table_ensure(c, idx) != SL_OK)
+		return;   /* the first call loads it */
+	LOG_I(bs->sh->id, "coord: leader of %s-%d: loading its groups once the HW covers the log end",
+	      COORD_OFFSETS_TOPIC, idx);
+	(void)coord_load_try(c, idx);
+}
+
 void coord_shard_stop(struct broker_shard *bs)
 {
 	struct coord *c = bs->ext;
@@ -222,6 +282,7 @@ void coord_shard_stop(struct broker_shard *bs)
 	if (c == NULL)
 		return;
 	coord_log_orphan(c);
+	timer_cancel(&bs->sh->timers, &c->load_timer);
 	for (uint32_t b = 0; b < COORD_BUCKETS; b++) {
 		struct coord_group *cg = c->buckets[b];
 		while (cg != NULL) {
@@ -350,6 +411,87 @@ void coord_call_reply(struct coord *c, struct coord_call *call)
 
 static enum sl_err coord_load_owned(struct coord *c);
 
+/* Cluster mode: this broker leads __consumer_offsets partition p. */
+static bool coord_leads(struct coord *c, int32_t p)
+{
+	struct partition *part = coord_partition(c, p);
+	const struct repl_partition *rp = part != NULL ? repl_of(part) : NULL;
+
+	return rp != NULL && rp->role == REPL_LEADER;
+}
+
+/* Cluster mode: everything in p's log is committed (HW covers the log end). */
+static bool coord_log_complete(struct coord *c, int32_t p)
+{
+	struct partition *part = coord_partition(c, p);
+
+	return part != NULL && partition_log_end(part) >= 0 &&
+	       partition_hw(part) >= partition_log_end(part);
+}
+
+/* Arms the poll of PENDING partitions (once). */
+static void coord_load_arm(struct coord *c)
+{
+	if (c->load_armed)
+		return;
+	int64_t at = shard_now_ns(c->bs->sh) + (int64_t)COORD_LOAD_POLL_MS * 1000000;
+	if (timer_rearm(&c->bs->sh->timers, &c->load_timer, at) != SL_OK) {
+		LOG_W(c->bs->sh->id, "coord: timer table full, %s loads wait for a call",
+		      COORD_OFFSETS_TOPIC);
+		return;
+	}
+	c->load_armed = true;
+}
+
+/*
+ * Cluster mode: loads PENDING partition p when it is still led here and
+ * its log is complete. Returns true when p is LOADED.
+ */
+static bool coord_load_try(struct coord *c, int32_t p)
+{
+	if (c->loaded[p] == COORD_P_LOADED)
+		return true;
+	if (!coord_leads(c, p)) {
+		c->loaded[p] = COORD_P_NONE;
+		return false;
+	}
+	c->loaded[p] = COORD_P_PENDING;
+	if (!coord_log_complete(c, p) || coord_load(c, p) != SL_OK) {
+		coord_load_arm(c);
+		return false;
+	}
+	return true;
+}
+
+static void coord_load_tick(struct timer *t, void *ctx)
+{
+	struct coord *c = (struct coord *)((char *)t - offsetof(struct coord, load_timer));
+
+	(void)ctx;
+	c->load_armed = false;
+	for (int32_t p = 0; p < c->partitions; p++)
+		if (c->loaded[p] == COORD_P_PENDING)
+			(void)coord_load_try(c, p);
+}
+
+/*
+ * Whether calls for partition p can run here: KERR_NONE (loaded),
+ * NOT_COORDINATOR (cluster mode: not led here), COORDINATOR_LOAD_IN_PROGRESS.
+ */
+static int16_t coord_ready(struct coord *c, int32_t p)
+{
+	if (!c->cluster)
+		return coord_load(c, p) == SL_OK ? KERR_NONE : GROUP_KERR_COORDINATOR_LOAD_IN_PROGRESS;
+	if (coord_table_ensure(c, p) != SL_OK)
+		return GROUP_KERR_COORDINATOR_LOAD_IN_PROGRESS;
+	if (!coord_leads(c, p)) {
+		if (c->loaded[p] != COORD_P_NONE)
+			coord_unload(c, p);
+		return GROUP_KERR_NOT_COORDINATOR;
+	}
+	return coord_load_try(c, p) ? KERR_NONE : GROUP_KERR_COORDINATOR_LOAD_IN_PROGRESS;
+}
+
 /* Runs on: the owner. */
 static enum xmsg_fn_result coord_call_on_owner(struct shard *sh, struct xmsg *m)
 {
@@ -363,9 +505,11 @@ static enum xmsg_fn_result coord_call_on_owner(struct shard *sh, struct xmsg *m)
 		call->error_code = KERR_COORDINATOR_NOT_AVAILABLE;
 		return XMSG_REPLY;
 	}
-	if (call->partition < 0 ? coord_load_owned(c) != SL_OK
-				: coord_load(c, call->partition) != SL_OK) {
-		call->error_code = GROUP_KERR_COORDINATOR_LOAD_IN_PROGRESS;
+	int16_t ready = call->partition < 0 ? (coord_load_owned(c) == SL_OK ? KERR_NONE :
+					       GROUP_KERR_COORDINATOR_LOAD_IN_PROGRESS)
+					    : coord_ready(c, call->partition);
+	if (ready != KERR_NONE) {
+		call->error_code = ready;
 		return XMSG_REPLY;
 	}
 	call->in_fn = true;
@@ -410,6 +554,13 @@ static enum sl_err coord_load_owned(struct coord *c)
 	for (int32_t p = 0; t != NULL && p < t->partition_count; p++) {
 		if (partition_owner(&t->id, p, c->bs->b->shard_count) != c->bs->sh->id)
 			continue;
+		if (c->cluster) {
+			/* groups of partitions led here only */
+			int16_t ready = coord_ready(c, p);
+			if (ready == GROUP_KERR_COORDINATOR_LOAD_IN_PROGRESS)
+				return SL_EAGAIN;
+			continue;
+		}
 		enum sl_err err = coord_load(c, p);
 		if (err != SL_OK)
 			return err;
@@ -457,6 +608,10 @@ const char *coord_topic_override(const struct catalog_topic *t, const char *key)
 struct coord_create {
 	struct broker_create bc;
 	struct broker_create_topic t;
+	/* cluster mode: the overrides written to /config/topics */
+	char seg[32];
+	char *keys[3];
+	char *values[3];
 };
 
 static void coord_create_done(struct broker_shard *bs, struct broker_create *bc)
@@ -576,7 +731,9 @@ static void coord_topic_migrate(struct broker_shard *bs, const struct catalog_to
 {
 	struct coord *c = coord_of(bs);
 
-	if (c == NULL || c->migrated || coord_topic_override(t, "cleanup.policy") != NULL)
+	/* cluster mode: the overrides come from /config/topics, never local */
+	if (c == NULL || c->cluster || c->migrated ||
+	    coord_topic_override(t, "cleanup.policy") != NULL)
 		return;
 	struct coord_create *cc = calloc(1, sizeof(*cc));
 	if (cc == NULL)
@@ -607,6 +764,23 @@ static void coord_topic_create(struct broker_shard *bs)
 	cc->bc.count = 0;
 	cc->bc.done = coord_create_done;
 	cc->bc.mutate = coord_topic_create_on_ctl;
+	if (c->cluster) {
+		/* through ZooKeeper like any topic, with the overrides as configs */
+		snprintf(cc->seg, sizeof(cc->seg), "%d", bs->b->config->offsets_topic_segment_bytes);
+		cc->keys[0] = (char *)"cleanup.policy";
+		cc->values[0] = (char *)"compact";
+		cc->keys[1] = (char *)"segment.bytes";
+		cc->values[1] = cc->seg;
+		cc->keys[2] = (char *)"compression.type";
+		cc->values[2] = (char *)"producer";
+		cc->t.replication_factor = bs->b->config->offsets_topic_replication_factor;
+		cc->t.config_count = 3;
+		cc->t.keys = cc->keys;
+		cc->t.values = cc->values;
+		cc->bc.topics = &cc->t;
+		cc->bc.count = 1;
+		cc->bc.mutate = NULL;
+	}
 	if (broker_topics_create(bs, &cc->bc) != SL_OK) {
 		free(cc);
 		return;
@@ -621,6 +795,13 @@ int16_t coord_route(struct broker_shard *bs, const char *group, size_t len, uint
 		catalog_snap_find(bs->snap, COORD_OFFSETS_TOPIC, strlen(COORD_OFFSETS_TOPIC));
 
 	if (t == NULL || t->partition_count <= 0) {
+		/* cluster mode: Kafka waits for offsets.topic.replication.factor
+		 * live brokers before creating it */
+		if (!bs->snap->cluster && bs->b->zk_topics_create != NULL)
+			return KERR_COORDINATOR_NOT_AVAILABLE;
+		if (bs->snap->cluster && (int64_t)bs->snap->broker_count <
+					 (int64_t)bs->b->config->offsets_topic_replication_factor)
+			return KERR_COORDINATOR_NOT_AVAILABLE;
 		coord_topic_create(bs);
 		return KERR_COORDINATOR_NOT_AVAILABLE;
 	}

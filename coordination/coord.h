@@ -26,6 +26,28 @@
  * an older version (no cleanup.policy override) gets the missing overrides
  * on first use (once per shard; the mutation on shard 0 is idempotent).
  *
+ * Cluster mode (zookeeper.connect set): __consumer_offsets is created
+ * through ZooKeeper like any topic (offsets.topic.replication.factor
+ * replicas; COORDINATOR_NOT_AVAILABLE while fewer brokers are alive), and
+ * a group's coordinator is the broker leading its partition. The owner
+ * shard follows that leadership (coord_role_changed, called by
+ * replication/repl.c through the hook main.c sets). Per partition p:
+ *
+ *   NONE --becomes leader--> PENDING --HW >= log end (poll timer or a
+ *   call), coord_load--> LOADED --stops leading (follower, no leader,
+ *   StopReplica, close)--> NONE (groups freed: held joins/syncs and
+ *   in-flight appends answered NOT_COORDINATOR)
+ *
+ * A call for a partition this broker does not lead is answered
+ * NOT_COORDINATOR (clients look the coordinator up again), one for a
+ * PENDING partition COORDINATOR_LOAD_IN_PROGRESS. The groups are loaded
+ * only once the high watermark covers the log end: everything the new
+ * leader holds is committed, so the rebuilt state never contains a
+ * record the ISR did not have. Appends stamp the leader epoch, need
+ * min.insync.replicas (acks=-1) and are answered once the high watermark
+ * passes them (Kafka's coordinator appends with acks=-1), so an
+ * acknowledged commit survives the leader's death.
+ *
  * States of a shard's coordinator: (none) --first call, coord_of-->
  * RUNNING --coord_shard_stop (broker_shard_stop)--> gone: held requests
  * answered COORDINATOR_NOT_AVAILABLE, groups freed; later calls are
@@ -51,6 +73,14 @@
 #define COORD_GROUPS_MAX 16384u         /* each may arm one shard timer (65536 per shard) */
 #define COORD_OFFSETS_PER_GROUP_MAX 100000u
 #define COORD_METADATA_BYTES_MAX 4096   /* offset.metadata.max.bytes */
+#define COORD_LOAD_POLL_MS 50           /* cluster mode: PENDING partitions re-checked */
+
+/* c->loaded[p]: a __consumer_offsets partition on its owner shard. */
+enum coord_pstate {
+	COORD_P_NONE = 0,                /* not loaded (single node: loads on first use) */
+	COORD_P_LOADED = 1,              /* groups rebuilt from the log */
+	COORD_P_PENDING = 2,             /* cluster mode: led here, waiting for HW >= log end */
+};
 
 struct coord;
 struct coord_call;
@@ -91,7 +121,11 @@ struct coord {
 	struct coord_group *buckets[COORD_BUCKETS];
 	uint32_t group_count;
 	int32_t partitions;              /* offsets.topic.num.partitions */
-	uint8_t *loaded;                 /* [partitions]: state rebuilt from the log */
+	uint8_t *loaded;                 /* [partitions]: enum coord_pstate */
+	bool cluster;                    /* zookeeper.connect set: follow leadership */
+	bool unloading;                  /* coord_unload running: held answers NOT_COORDINATOR */
+	bool load_armed;                 /* load_timer armed (PENDING partitions) */
+	struct timer load_timer;
 	bool creating;                   /* __consumer_offsets creation in flight */
 	bool migrated;                   /* cleanup.policy migration started (once) */
 	struct coord_append *appends;    /* in flight (coord_log.c) */
@@ -136,6 +170,14 @@ void coord_register(void);
 
 /* broker->ext_stop. Runs on: each shard, first thing in broker_shard_stop. */
 void coord_shard_stop(struct broker_shard *bs);
+
+/*
+ * replication's role hook (repl_role_hook_set, main.c): p's leadership on
+ * this broker changed. For a __consumer_offsets partition: leader -> its
+ * groups are loaded once the HW covers the log end; not leader -> they
+ * are unloaded. Other topics are ignored. Runs on: p's owner shard.
+ */
+void coord_role_changed(struct broker_shard *bs, struct partition *p, bool leader);
 
 /* Kafka's Utils.abs(String.hashCode(group)) % partitions (UTF-16 code units). */
 int32_t coord_partition_for(const char *group, size_t len, int32_t partitions);

@@ -35,6 +35,19 @@ enum sl_err coord_load(struct coord *c, int32_t p);
  * *records (may be NULL) gets the number of records read.
  */
 struct plog;
+/* __consumer_offsets partition p as this shard holds it, or NULL. */
+struct partition *coord_partition(struct coord *c, int32_t p);
+/* Grows c->loaded to hold partition p. SL_OK or SL_ENOMEM. */
+enum sl_err coord_table_ensure(struct coord *c, int32_t p);
+/*
+ * Cluster mode: partition p stopped being led here. Its appends in flight
+ * are answered NOT_COORDINATOR when they complete (coord_log.c).
+ */
+void coord_log_unload(struct coord *c, int32_t p);
+/* A failed append's Kafka error as the coordinator answers it (Kafka's
+ * mapping): NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE. */
+int16_t coord_append_kerr(int16_t append_err);
+
 enum sl_err coord_load_log(struct coord *c, int32_t p, struct plog *log, uint64_t *records);
 
 /*

@@ -43,6 +43,14 @@
  *
  * Offset expiry (KIP-211): see coord_offsets_expire.
  *
+ * Cluster mode: an append first passes the partition's produce check
+ * (leader, min.insync.replicas as for acks=-1), gets the leader epoch
+ * stamped, and completes only once the high watermark passed it
+ * (partition_set.hooks->acks_wait, deadline offsets.commit.timeout.ms).
+ * Errors are mapped as Kafka's coordinator maps them (coord_append_kerr).
+ * When the partition stops being led here (coord_log_unload) its appends
+ * in flight are answered NOT_COORDINATOR.
+ *
  * In-flight appends at shutdown: coord_shard_stop orphans them
  * (coord_log_orphan); their completion then answers
  * COORDINATOR_NOT_AVAILABLE without touching freed groups.
@@ -64,6 +72,7 @@
 #include "kerr.h"
 #include "log.h"
 #include "partition.h"
+#include "repl.h"
 
 #define COORD_LOAD_BATCH_BYTES_MAX (64u << 20)
 
@@ -212,6 +221,10 @@ void coord_value_group(struct coord_buf *b, const struct group *g, int64_t ts_ms
 
 struct coord_append {
 	struct partition_append pa;
+	struct partition_acks_waiter aw; /* cluster mode: waiting for the HW */
+	struct partition *part;
+	int32_t p;                       /* of __consumer_offsets */
+	bool stale;                      /* p unloaded meanwhile: answer NOT_COORDINATOR */
 	struct shard *sh;
 	struct coord *c;                 /* NULL once orphaned */
 	struct coord_call *call;         /* NULL: nobody waits */
@@ -244,9 +257,35 @@ static void coord_append_finish(struct coord_append *ap, int16_t err)
 			xmsg_reply(ap->sh, &ap->call->m);
 		}
 	} else if (ap->done != NULL) {
-		ap->done(ap->c, ap->call, err);
+		ap->done(ap->c, ap->call, ap->stale ? GROUP_KERR_NOT_COORDINATOR : err);
 	}
 	coord_append_free(ap);
+}
+
+int16_t coord_append_kerr(int16_t append_err)
+{
+	switch (append_err) {
+	case KERR_NONE:
+		return KERR_NONE;
+	case KERR_NOT_LEADER_OR_FOLLOWER:
+	case KERR_KAFKA_STORAGE_ERROR:
+	case GROUP_KERR_NOT_COORDINATOR:
+		return GROUP_KERR_NOT_COORDINATOR;
+	default:
+		/* NOT_ENOUGH_REPLICAS(_AFTER_APPEND), REQUEST_TIMED_OUT, ... */
+		return KERR_COORDINATOR_NOT_AVAILABLE;
+	}
+}
+
+/* Cluster mode: the high watermark passed the append (or it failed). */
+static void coord_append_acked(struct partition_acks_waiter *w)
+{
+	struct coord_append *ap = (struct coord_append *)((char *)w - offsetof(struct coord_append, aw));
+
+	if (w->error_code != KERR_NONE && ap->c != NULL)
+		LOG_W(ap->sh->id, "coord: append to %s-%d not replicated: error %d",
+		      COORD_OFFSETS_TOPIC, ap->p, w->error_code);
+	coord_append_finish(ap, coord_append_kerr(w->error_code));
 }
 
 static void coord_append_done(struct partition_append *pa)
@@ -256,10 +295,26 @@ static void coord_append_done(struct partition_append *pa)
 	if (pa->error_code != KERR_NONE && ap->c != NULL)
 		LOG_W(ap->sh->id, "coord: append to %s failed: error %d", COORD_OFFSETS_TOPIC,
 		      pa->error_code);
-	coord_append_finish(ap, pa->error_code);
+	const struct partition_hooks *hooks = partition_set_of(ap->part)->hooks;
+	if (pa->error_code == KERR_NONE && ap->c != NULL && hooks != NULL &&
+	    hooks->acks_wait != NULL) {
+		struct batch_header h;
+		int32_t delta = batch_header_parse(ap->buf, ap->pa.len, &h) == SL_OK ?
+					h.last_offset_delta : 0;
+		int64_t timeout_ms = ap->c != NULL ?
+			SL_MAX(ap->c->bs->b->config->offsets_commit_timeout_ms, 1) : 5000;
+		ap->aw.last_offset = pa->base_offset + SL_MAX(delta, 0);
+		ap->aw.deadline_ns = shard_now_ns(ap->sh) + timeout_ms * 1000000;
+		ap->aw.fn = coord_append_acked;
+		if (hooks->acks_wait(ap->part, &ap->aw) == 1)
+			return;   /* coord_append_acked finishes */
+		coord_append_finish(ap, coord_append_kerr(ap->aw.error_code));
+		return;
+	}
+	coord_append_finish(ap, coord_append_kerr(pa->error_code));
 }
 
-static struct partition *coord_partition(struct coord *c, int32_t p)
+struct partition *coord_partition(struct coord *c, int32_t p)
 {
 	const struct catalog_topic *t = c->bs->snap == NULL ? NULL :
 		catalog_snap_find(c->bs->snap, COORD_OFFSETS_TOPIC, strlen(COORD_OFFSETS_TOPIC));
@@ -295,10 +350,27 @@ void coord_log_append(struct coord *c, int32_t p, struct coord_batch *cb, struct
 			done(c, call, KERR_COORDINATOR_NOT_AVAILABLE);
 		return;
 	}
+	const struct partition_hooks *hooks = c->bs->parts.hooks;
+	if (hooks != NULL && hooks->produce_check != NULL) {
+		/* cluster mode: as a produce with acks=-1, stamped with the epoch */
+		int32_t epoch = 0;
+		err = hooks->produce_check(part, -1, &epoch);
+		if (err != KERR_NONE) {
+			free(ap);
+			free(cb->mem);
+			cb->mem = NULL;
+			if (done != NULL)
+				done(c, call, coord_append_kerr(err));
+			return;
+		}
+		batch_set_leader_epoch(cb->mem, epoch);
+	}
 	ap->sh = c->bs->sh;
 	ap->c = c;
 	ap->call = call;
 	ap->done = done;
+	ap->part = part;
+	ap->p = p;
 	ap->buf = cb->mem;
 	cb->mem = NULL;
 	ap->pa.buf = ap->buf;
@@ -310,7 +382,14 @@ void coord_log_append(struct coord *c, int32_t p, struct coord_batch *cb, struct
 	c->appends = ap;
 	err = partition_append(part, &ap->pa);
 	if (err != KERR_NONE)
-		coord_append_finish(ap, err);
+		coord_append_finish(ap, coord_append_kerr(err));
+}
+
+void coord_log_unload(struct coord *c, int32_t p)
+{
+	for (struct coord_append *ap = c->appends; ap != NULL; ap = ap->next)
+		if (ap->p == p)
+			ap->stale = true;
 }
 
 void coord_log_orphan(struct coord *c)
@@ -679,7 +758,7 @@ enum sl_err coord_load_log(struct coord *c, int32_t p, struct plog *log, uint64_
 	return SL_OK;
 }
 
-enum sl_err coord_load(struct coord *c, int32_t p)
+enum sl_err coord_table_ensure(struct coord *c, int32_t p)
 {
 	SL_ASSERT(p >= 0);
 	if (p >= c->partitions) {
@@ -691,7 +770,15 @@ enum sl_err coord_load(struct coord *c, int32_t p)
 		c->loaded = nl;
 		c->partitions = p + 1;
 	}
-	if (c->loaded[p])
+	return SL_OK;
+}
+
+enum sl_err coord_load(struct coord *c, int32_t p)
+{
+	SL_ASSERT(p >= 0);
+	if (coord_table_ensure(c, p) != SL_OK)
+		return SL_ENOMEM;
+	if (c->loaded[p] == COORD_P_LOADED)
 		return SL_OK;
 	struct partition *part = coord_partition(c, p);
 	struct plog *log = part != NULL ? partition_log(part) : NULL;
@@ -701,8 +788,8 @@ enum sl_err coord_load(struct coord *c, int32_t p)
 	enum sl_err err = coord_load_log(c, p, log, &records);
 	if (err != SL_OK)
 		return err;
-	c->loaded[p] = 1;
-	if (records > 0)
+	c->loaded[p] = COORD_P_LOADED;
+	if (records > 0 || c->cluster)
 		LOG_I(c->bs->sh->id, "coord: loaded %s-%d: %llu record(s), %u group(s) on this shard",
 		      COORD_OFFSETS_TOPIC, p, (unsigned long long)records, c->group_count);
 	return SL_OK;

@@ -117,6 +117,8 @@ struct config {
 	bool auto_create_topics_enable;    /* auto.create.topics.enable */
 	bool delete_topic_enable;          /* delete.topic.enable */
 	bool controlled_shutdown_enable;   /* controlled.shutdown.enable */
+	int32_t controlled_shutdown_max_retries; /* controlled.shutdown.max.retries */
+	int32_t controlled_shutdown_retry_backoff_ms; /* controlled.shutdown.retry.backoff.ms */
 	enum config_compression_type compression_type; /* compression.type */
 	int32_t fetch_max_bytes;           /* fetch.max.bytes */
 

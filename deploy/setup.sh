@@ -10,7 +10,7 @@ PKGS=(
   libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libssl-dev
   librdkafka-dev kcat python3-kafka python3-confluent-kafka
   clang libclang-rt-14-dev
-  libzookeeper-st-dev zookeeper libjansson-dev
+  libzookeeper-st-dev zookeeper libjansson-dev nftables
   libnats-dev nats-server libhiredis-dev redis-server iperf3 fio gnuplot-nox
 )
 

@@ -680,7 +680,7 @@ static enum sl_err plog_append_scan(const struct plog_append *a, uint32_t *batch
 
 /* Kafka's shouldRoll, with index room reserved for appends in flight. */
 static int plog_should_roll(const struct plog *log, size_t len, uint32_t batches,
-			    int64_t offsets, int64_t now_ms)
+			    int64_t last, int64_t now_ms)
 {
 	const struct segment *seg = plog_active(log);
 
@@ -690,7 +690,7 @@ static int plog_should_roll(const struct plog *log, size_t len, uint32_t batches
 		return 1;
 	if (log->cfg.roll_ms > 0 && now_ms - seg->roll_base_ms > log->cfg.roll_ms)
 		return 1;
-	if (log->next_offset + offsets - 1 - seg->base_offset > SEGMENT_REL_OFFSET_MAX)
+	if (last - seg->base_offset > SEGMENT_REL_OFFSET_MAX)
 		return 1;
 	uint64_t need = (uint64_t)seg->batches_pending + batches;
 	return index_room(&seg->oindex) < need || index_room(&seg->tindex) < need + 1;
@@ -703,19 +703,21 @@ static void plog_seal(struct plog *log, struct segment *seg)
 		      log->dir, seg->name);
 }
 
-/* Starts a new active segment at next_offset; the old one seals when its
- * writes are done. SL_EIO / SL_ENOMEM. */
-static enum sl_err plog_roll(struct plog *log)
+/* Starts a new active segment at `base` (next_offset, or a follower's
+ * first batch above it); the old one seals when its writes are done.
+ * SL_EIO / SL_ENOMEM. */
+static enum sl_err plog_roll(struct plog *log, int64_t base)
 {
 	struct segment *old = plog_active(log);
 	struct segment *seg;
 	enum sl_err err;
 
-	SL_ASSERT(!segment_empty(old) && log->next_offset > old->base_offset);
-	err = segment_create(&seg, log->dirfd, log->next_offset, &log->scfg, log->now_ms);
+	SL_ASSERT(!segment_empty(old) && log->next_offset > old->base_offset &&
+		  base >= log->next_offset);
+	err = segment_create(&seg, log->dirfd, base, &log->scfg, log->now_ms);
 	if (err != SL_OK) {
 		LOG_E(log->cfg.shard_id, "plog %s: roll to %lld failed", log->dir,
-		      (long long)log->next_offset);
+		      (long long)base);
 		return err;
 	}
 	err = plog_segs_push(log, seg);
@@ -734,10 +736,16 @@ static enum sl_err plog_roll(struct plog *log)
 	return SL_OK;
 }
 
-/* Rewrites each batch's baseOffset from next_offset on (the CRC stays valid). */
-static void plog_append_assign(struct plog *log, struct plog_append *a)
+/*
+ * Rewrites each batch's baseOffset from next_offset on (the CRC stays
+ * valid); a follower's batches (`keep`) keep theirs, which plog_replica_check
+ * found increasing from next_offset on, possibly with gaps (a compacted
+ * leader). Either way next_offset moves past the last batch.
+ */
+static void plog_append_assign(struct plog *log, struct plog_append *a, bool keep)
 {
 	int64_t off = log->next_offset;
+	int64_t first = -1;
 	size_t p = 0;
 
 	/* Bounded: the batches were counted by plog_append_scan. */
@@ -745,11 +753,19 @@ static void plog_append_assign(struct plog *log, struct plog_append *a)
 		struct batch_header h;
 		enum sl_err err = batch_header_parse(a->buf + p, a->len - p, &h);
 		SL_ASSERT(err == SL_OK);
-		batch_set_base_offset(a->buf + p, off);
+		if (keep) {
+			SL_ASSERT(h.base_offset >= off);
+			off = h.base_offset;
+		} else {
+			batch_set_base_offset(a->buf + p, off);
+		}
+		if (first < 0)
+			first = off;
 		off += (int64_t)h.last_offset_delta + 1;
 		p += batch_size_bytes(&h);
 	}
-	a->base_offset = log->next_offset;
+	SL_ASSERT(first >= log->next_offset);
+	a->base_offset = first;
 	a->last_offset = off - 1;
 	log->next_offset = off;
 	SL_ASSERT(p == a->len && a->last_offset >= a->base_offset);
@@ -1010,12 +1026,13 @@ static void plog_append_enqueue(struct plog *log, struct plog_append *a, uint32_
 }
 
 /*
- * plog_append, and for a follower's append (expect_base >= 0) the check
- * that the offsets it carries start at next_offset, made after the last
+ * plog_append, and for a follower's append (expect_base >= 0: its first
+ * batch's baseOffset, `replica_last` its last offset) the check that the
+ * offsets it carries start at or above next_offset, made after the last
  * point where completions may run (their callbacks may append).
  */
 static enum sl_err plog_append_at(struct plog *log, struct plog_append *a, int64_t now_ms,
-				  int64_t expect_base)
+				  int64_t expect_base, int64_t replica_last)
 {
 	struct io_uring_sqe *sqe = NULL;
 	struct plog_write *w;
@@ -1044,14 +1061,25 @@ static enum sl_err plog_append_at(struct plog *log, struct plog_append *a, int64
 		if (err != SL_OK)
 			return err;  /* the SQE stays a NOP (user_data 0, ignored) */
 	}
-	if (expect_base >= 0 && log->next_offset != expect_base)
+	if (expect_base >= 0 && log->next_offset > expect_base)
 		return SL_ERANGE;  /* an append from a callback came first */
+	int64_t last = expect_base >= 0 ? replica_last : log->next_offset + offsets - 1;
+	/* A follower's batches far above an empty active segment's base (a
+	 * compaction gap of 2^31 offsets) would not fit its relative offsets. */
+	if (segment_empty(plog_active(log)) &&
+	    last - plog_active(log)->base_offset > SEGMENT_REL_OFFSET_MAX)
+		return SL_ERANGE;
 	log->now_ms = now_ms;
-	if (plog_should_roll(log, a->len, batches, offsets, now_ms) && plog_roll(log) != SL_OK)
-		return SL_EIO;
+	if (plog_should_roll(log, a->len, batches, last, now_ms)) {
+		/* Roll at next_offset; at the first batch when the gap is too wide. */
+		int64_t base = last - log->next_offset > SEGMENT_REL_OFFSET_MAX ? expect_base
+									: log->next_offset;
+		if (plog_roll(log, base) != SL_OK)
+			return SL_EIO;
+	}
 
 	seg = plog_active(log);
-	plog_append_assign(log, a);
+	plog_append_assign(log, a, expect_base >= 0);
 	if (segment_empty(seg))
 		seg->roll_base_ms = first_max_ts >= 0 ? first_max_ts : seg->created_ms;
 	plog_append_enqueue(log, a, batches);
@@ -1069,16 +1097,20 @@ static enum sl_err plog_append_at(struct plog *log, struct plog_append *a, int64
 
 enum sl_err plog_append(struct plog *log, struct plog_append *a, int64_t now_ms)
 {
-	return plog_append_at(log, a, now_ms, -1);
+	return plog_append_at(log, a, now_ms, -1, -1);
 }
 
 /*
- * Checks a follower's batches (plog.h): valid, contiguous, starting at
- * next_offset. SL_OK, SL_ERANGE, SL_ECORRUPT.
+ * Checks a follower's batches (plog.h): valid, each starting at or above
+ * the end of the one before it (gaps allowed: a compacted leader), the
+ * first at or above next_offset, all within one segment's relative-offset
+ * range. SL_OK with *last (the last offset), SL_ERANGE, SL_ECORRUPT.
  */
-static enum sl_err plog_replica_check(const struct plog *log, const struct plog_append *a)
+static enum sl_err plog_replica_check(const struct plog *log, const struct plog_append *a,
+				      int64_t *last)
 {
 	int64_t expect = log->next_offset;
+	int64_t first = -1;
 	size_t p = 0;
 
 	/* Each turn passes one batch of >= BATCH_HEADER_BYTES bytes. */
@@ -1086,12 +1118,17 @@ static enum sl_err plog_replica_check(const struct plog *log, const struct plog_
 		struct batch_header h;
 		if (batch_validate(a->buf + p, a->len - p, BATCH_CHECK_ALL, &h) != SL_OK)
 			return SL_ECORRUPT;
-		if (h.base_offset != expect)
+		if (h.base_offset < expect)
 			return SL_ERANGE;
+		if (first < 0)
+			first = h.base_offset;
 		expect = batch_last_offset(&h) + 1;
 		p += batch_size_bytes(&h);
 	}
-	SL_ASSERT(p == a->len && expect > log->next_offset);
+	SL_ASSERT(p == a->len && expect > log->next_offset && first >= log->next_offset);
+	if (expect - 1 - first > SEGMENT_REL_OFFSET_MAX)
+		return SL_ERANGE;
+	*last = expect - 1;
 	return SL_OK;
 }
 
@@ -1102,11 +1139,12 @@ enum sl_err plog_append_replica(struct plog *log, struct plog_append *a, int64_t
 	SL_ASSERT(log != NULL && a != NULL && a->done != NULL);
 	if (a->buf == NULL || a->len == 0 || (int64_t)a->len > log->cfg.segment_bytes)
 		return SL_EINVAL;
-	err = plog_replica_check(log, a);
+	int64_t last = -1;
+	err = plog_replica_check(log, a, &last);
 	if (err != SL_OK)
 		return err;
 	int64_t first = (int64_t)be64_load(a->buf + BATCH_OFF_BASE_OFFSET);
-	err = plog_append_at(log, a, now_ms, first);
+	err = plog_append_at(log, a, now_ms, first, last);
 	SL_ASSERT(err != SL_OK || a->base_offset == first);
 	return err;
 }
@@ -1118,7 +1156,7 @@ static void plog_append_make_visible(struct plog *log, struct plog_append *a)
 	size_t p = 0;
 
 	SL_ASSERT(a->file_pos == seg->size);
-	SL_ASSERT(a->base_offset == log->end_offset);
+	SL_ASSERT(a->base_offset >= log->end_offset);   /* above: a follower's gap */
 	for (uint32_t i = 0; i < a->batch_count; i++) {
 		struct batch_header h;
 		enum sl_err err = batch_header_parse(a->buf + p, a->len - p, &h);
@@ -1411,7 +1449,8 @@ enum sl_err plog_tick(struct plog *log, int64_t now_ms)
 			log->flush_requested = 1;
 		struct segment *act = plog_active(log);
 		if (log->cfg.roll_ms > 0 && !segment_empty(act) &&
-		    now_ms - act->roll_base_ms > log->cfg.roll_ms && plog_roll(log) != SL_OK)
+		    now_ms - act->roll_base_ms > log->cfg.roll_ms &&
+		    plog_roll(log, log->next_offset) != SL_OK)
 			err = SL_EIO;
 	}
 	plog_progress(log);

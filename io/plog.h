@@ -230,14 +230,20 @@ enum sl_err plog_append(struct plog *log, struct plog_append *a, int64_t now_ms)
  * from the leader and keep the offsets the leader gave them. Each batch is
  * validated (batch_validate with BATCH_CHECK_ALL: CRC, attributes, record
  * walk; not the producer checks, which the leader ran), the first batch's
- * baseOffset must equal plog_next_offset (the log end plus appends in
- * flight) and each later one must follow its predecessor without a gap.
- * Then it is plog_append: the same roll, index, flush, coalescing and
- * completion rules, and the bytes land on disk exactly as received (the
- * baseOffset rewrite writes the values already there).
+ * baseOffset must be >= plog_next_offset (the log end plus appends in
+ * flight) and each later one must start above its predecessor's last
+ * offset. Gaps are kept, as Kafka's follower keeps them: a compacted
+ * leader (io/compact.h) has dropped batches, and a read inside a gap
+ * returns the next batch, on the leader and here alike. The offsets of
+ * one append span at most SEGMENT_REL_OFFSET_MAX. Then it is plog_append:
+ * the same roll (at plog_next_offset; at the first batch when a gap is
+ * wider than a segment's relative offsets), index, flush, coalescing and
+ * completion rules, and the bytes land on disk exactly as received (no
+ * baseOffset is rewritten); plog_next_offset / the log end move past the
+ * last batch.
  * Returns plog_append's results, and (nothing written, done not called):
- * SL_ERANGE the first baseOffset is not plog_next_offset, or a later
- * batch does not follow its predecessor; SL_ECORRUPT a batch fails
+ * SL_ERANGE a baseOffset below plog_next_offset or overlapping the batch
+ * before it, or offsets too far apart (above); SL_ECORRUPT a batch fails
  * validation or the buffer is not whole batches.
  */
 enum sl_err plog_append_replica(struct plog *log, struct plog_append *a, int64_t now_ms);

@@ -9,6 +9,9 @@
  *                                in the first log dir, kept in
  *                                struct broker until broker_destroy);
  *   init_producer_id_done        (connection's shard) answers.
+ * In cluster mode (broker->zk_producer_id set) shard 0 runs that hook
+ * instead: blocks of ids reserved in ZooKeeper's /latest_producer_id_block,
+ * unique across the brokers (coordination/pid_block.h).
  *
  * Semantics (Kafka 3.9's TransactionCoordinator.handleInitProducerId and
  * KafkaApis.handleInitProducerIdRequest):
@@ -42,9 +45,9 @@
 #include "producer_ids.h"
 
 /* pl.i64 slots of the message: out on shard 0's reply. */
-#define IPI_PL_ID 0
-#define IPI_PL_EPOCH 1
-#define IPI_PL_ERROR 2
+#define IPI_PL_ID BROKER_PID_ID
+#define IPI_PL_EPOCH BROKER_PID_EPOCH
+#define IPI_PL_ERROR BROKER_PID_ERROR
 
 /*
  * Opens the allocator on first use. SL_OK with b->producer_ids set, or the
@@ -127,7 +130,10 @@ enum sl_err api_init_producer_id_handle(struct req *rq)
 		req_respond(rq, resp);
 		return SL_OK;
 	}
-	struct xmsg m = { .type = KAFKA_API_INIT_PRODUCER_ID, .fn = init_producer_id_on_shard0,
+	/* Cluster mode: blocks from ZooKeeper (broker.h zk_producer_id). */
+	xmsg_fn *fn = rq->bs->b->zk_producer_id != NULL ? rq->bs->b->zk_producer_id
+						      : init_producer_id_on_shard0;
+	struct xmsg m = { .type = KAFKA_API_INIT_PRODUCER_ID, .fn = fn,
 			  .done = init_producer_id_done, .ctx = rq };
 	if (broker_send(rq->bs, 0, &m) != SL_OK) {
 		/* Shard 0 cannot be asked (stopping): retriable. */

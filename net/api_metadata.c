@@ -145,7 +145,8 @@ static void metadata_topic_missing(struct metadata_ctx *mc, struct kslice name,
 	}
 }
 
-enum sl_err api_metadata_handle(struct req *rq)
+/* The answer, built once every earlier request on the connection is answered. */
+static enum sl_err metadata_answer(struct req *rq)
 {
 	const struct MetadataRequest *req = rq->body;
 	const struct catalog_snap *snap = rq->bs->snap;
@@ -231,4 +232,13 @@ enum sl_err api_metadata_handle(struct req *rq)
 	/* Encoded now: the slices into the snapshot are not kept past this call. */
 	req_respond(rq, &resp);
 	return SL_OK;
+}
+
+enum sl_err api_metadata_handle(struct req *rq)
+{
+	/* A client pipelining Produce and Metadata on one connection must not
+	 * get leaders from before the effects of its earlier requests (a
+	 * stale leader after a failover sends librdkafka back to a dead
+	 * broker): answer in order, as Kafka does. */
+	return req_in_order(rq, metadata_answer);
 }

@@ -61,6 +61,10 @@
 #include "sl.h"
 
 #define BROKER_HOST_MAX 256
+/* pl.i64 slots of InitProducerId's message to shard 0 (zk_producer_id). */
+#define BROKER_PID_ID 0
+#define BROKER_PID_EPOCH 1
+#define BROKER_PID_ERROR 2
 
 struct conn;
 struct broker_ctl;
@@ -99,7 +103,15 @@ struct broker {
 	 * contract (done runs later on bs's shard, once bs's snapshot shows
 	 * the topics with leaders, or after timeout_ms). */
 	enum sl_err (*zk_topics_create)(struct broker_shard *bs, struct broker_create *c);
+	/* Cluster mode: InitProducerId's id allocator (blocks from ZooKeeper,
+	 * coordination/pid_block.h); NULL: io/producer_ids.h. Runs as the xmsg
+	 * fn on shard 0; answers (now, or deferred) in m->pl.i64
+	 * [BROKER_PID_ID] / [BROKER_PID_EPOCH] / [BROKER_PID_ERROR] (a Kafka
+	 * error code; KERR_NONE with id >= 0 and epoch >= 0). */
+	xmsg_fn *zk_producer_id;
 	void *cluster;                   /* coordination/'s struct cluster (shard 0) */
+	/* Cluster mode: replication/hwsave.h's HW checkpoint upkeep (main). */
+	void *hwsave;
 };
 
 /* One per shard: sh->app. Touched only by its shard. */

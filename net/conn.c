@@ -784,6 +784,50 @@ static void conn_free(struct conn *c)
 	broker_shard_check_barrier(bs);
 }
 
+enum sl_err req_in_order(struct req *rq, enum sl_err (*fn)(struct req *rq))
+{
+	SL_ASSERT(rq->state == REQ_HANDLING && rq->in_order == NULL);
+	for (struct req *p = rq->prev; p != NULL; p = p->prev) {
+		if (p->state == REQ_RECEIVING || p->state == REQ_HANDLING) {
+			rq->in_order = fn;
+			return SL_OK;
+		}
+	}
+	return fn(rq);
+}
+
+/*
+ * Runs the requests waiting in req_in_order whose predecessors are all
+ * answered, in arrival order. Returns whether one ran.
+ */
+static bool conn_run_in_order(struct conn *c)
+{
+	bool ran = false;
+	uint32_t n = 0;
+	char why[160];
+
+	for (struct req *rq = c->reqs_head; rq != NULL && n < CONN_INFLIGHT_MAX + 1; rq = rq->next, n++) {
+		if (rq->state == REQ_READY || rq->state == REQ_FINISHED)
+			continue;
+		if (rq->state != REQ_HANDLING || rq->in_order == NULL)
+			break;
+		enum sl_err (*fn)(struct req *) = rq->in_order;
+		rq->in_order = NULL;
+		ran = true;
+		enum sl_err err = fn(rq);
+		if (err != SL_OK) {
+			SL_ASSERT(rq->state == REQ_HANDLING);
+			snprintf(why, sizeof(why), "cannot handle %s v%d: %s",
+				 kafka_api_find(rq->api_key)->name, rq->api_version, sl_err_str(err));
+			conn_req_ready(rq, NULL, 0);
+			conn_close(c, why);
+		}
+		if (rq->state == REQ_HANDLING)
+			break;   /* answered later: later requests keep waiting */
+	}
+	return ran;
+}
+
 static void conn_enter(struct conn *c)
 {
 	SL_ASSERT(c->depth < 64);
@@ -803,7 +847,8 @@ static void conn_leave(struct conn *c)
 	}
 	for (uint32_t n = 0; n < CONN_SETTLE_MAX; n++) {
 		uint32_t before = c->req_count;
-		bool changed = conn_reap(c);
+		bool changed = conn_run_in_order(c);
+		changed = conn_reap(c) || changed;
 		if (c->state == CONN_OPEN) {
 			conn_parse(c);
 			conn_send_pump(c);

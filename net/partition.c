@@ -1037,7 +1037,11 @@ static void partition_free(struct partition_set *ps, struct partition *p)
 	SL_ASSERT(p->parked_head == NULL);
 	timer_cancel(&ps->sh->timers, &p->dup_timer);
 	partition_dups_deliver(p);  /* their originals completed: answer them */
+	/* A follower's append in flight already recorded its batches in the
+	 * producer state (partition_replica_producers) above the log end: no
+	 * snapshot then (the next open replays the log instead). */
 	if (p->log != NULL && p->pstate != NULL && !plog_failed(p->log) &&
+	    p->replica_appends_inflight == 0 &&
 	    producer_state_snapshot_write(p->pstate, p->dir, plog_end_offset(p->log)) != SL_OK)
 		LOG_W(ps->sh->id, "partition %s: producer state snapshot failed", p->dir);
 	pcompact_stop(&p->compact);  /* cancels a background compaction job */

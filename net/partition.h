@@ -111,12 +111,13 @@ int16_t partition_append(struct partition *p, struct partition_append *a);
 /*
  * A follower's append (replication): a->buf holds batches fetched from the
  * leader, offsets included (plog_append_replica: validated, the first at
- * the log end, contiguous, written as received). No topic or producer
+ * or above the log end, increasing, gaps of a compacted leader kept,
+ * written as received). No topic or producer
  * checks, but the idempotent batches are recorded in the producer state
  * (so this replica de-duplicates once it leads). KERR_NONE: a->done runs
  * later, exactly once (error_code NONE or KAFKA_STORAGE_ERROR, base_offset).
- * Refused at once (done not called): OFFSET_OUT_OF_RANGE (first baseOffset
- * is not the log end, or a gap), CORRUPT_MESSAGE, KAFKA_STORAGE_ERROR,
+ * Refused at once (done not called): OFFSET_OUT_OF_RANGE (a baseOffset
+ * below the log end, or overlapping), CORRUPT_MESSAGE, KAFKA_STORAGE_ERROR,
  * NOT_LEADER_OR_FOLLOWER (closing), REQUEST_TIMED_OUT (a client's append is
  * in flight or parked, or the plog is full: retry later).
  */

@@ -101,7 +101,19 @@ struct req {
 	void *api;                       /* the handler's state */
 	uint32_t holds;
 	int64_t start_ns;
+	enum sl_err (*in_order)(struct req *rq);  /* req_in_order: waiting to run */
 };
+
+/*
+ * Runs fn(rq) once every earlier request of rq's connection has its answer
+ * ready: at once (returning fn's result) when they have, else later from
+ * the connection's settle loop (then an error from fn closes the
+ * connection, as a handler's error does) and SL_OK now. For answers that
+ * describe state other requests change (Metadata): a pipelining client
+ * must never get an answer computed before the effects of a request it
+ * sent earlier — Kafka handles one request per connection at a time.
+ */
+enum sl_err req_in_order(struct req *rq, enum sl_err (*fn)(struct req *rq));
 
 /* Zeroed request-lifetime memory, or NULL (REQ_MEM_BYTES_MAX reached). */
 void *req_alloc(struct req *rq, size_t size);

@@ -62,6 +62,7 @@
 
 #include "broker.h"
 #include "catalog.h"
+#include "hwsave.h"
 #include "kafka_codec.h"
 #include "kclient.h"
 #include "kerr.h"
@@ -99,6 +100,21 @@ static const struct repl_follower_ops *repl_follower_ops;
 void repl_follower_ops_set(const struct repl_follower_ops *ops)
 {
 	repl_follower_ops = ops;
+}
+
+/* Set once by main before the shards start, read-only afterwards (repl.h). */
+static repl_role_fn *repl_role_hook;
+
+void repl_role_hook_set(repl_role_fn *fn)
+{
+	repl_role_hook = fn;
+}
+
+/* Tells the layer above that p's leadership here changed. */
+static void repl_role_notify(struct broker_shard *bs, struct partition *p, bool leader)
+{
+	if (repl_role_hook != NULL)
+		repl_role_hook(bs, p, leader);
 }
 
 static void repl_follower_start(struct repl_partition *rp)
@@ -191,9 +207,9 @@ static int16_t repl_acks_kerr(enum isr_acks a)
 	case ISR_ACKS_OK:
 		return KERR_NONE;
 	case ISR_ACKS_NOT_ENOUGH_REPLICAS:
-		return REPL_KERR_NOT_ENOUGH_REPLICAS;
+		return KERR_NOT_ENOUGH_REPLICAS;
 	case ISR_ACKS_NOT_ENOUGH_AFTER_APPEND:
-		return REPL_KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+		return KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
 	case ISR_ACKS_WAIT:
 		break;
 	}
@@ -315,10 +331,14 @@ static void repl_hw_sync(struct repl_partition *rp)
 static void repl_free(struct repl_partition *rp, int16_t kerr)
 {
 	struct repl_shard *rs = rp->rs;
+	bool was_leader = rp->role == REPL_LEADER;
 
 	repl_acks_fail_all(rp, &rs->bs->sh->timers, kerr);
 	if (rp->role == REPL_FOLLOWER)
 		repl_follower_stop(rp);
+	rp->role = REPL_NONE;
+	if (was_leader)
+		repl_role_notify(rs->bs, rp->p, false);
 	if (rp->prev != NULL)
 		rp->prev->next = rp->next;
 	else
@@ -337,6 +357,7 @@ void repl_shard_stop(struct broker_shard *bs)
 
 	if (rs == NULL)
 		return;
+	hwsave_shard_final(bs);   /* the HWs for the shutdown checkpoint (hwsave.h) */
 	rs->stopped = true;
 	timer_cancel(&bs->sh->timers, &rs->tick);
 	for (uint32_t n = 0; n < REPL_PARTS_MAX && rs->parts != NULL; n++)
@@ -470,12 +491,12 @@ static void repl_alter_apply(struct repl_partition *rp, int16_t kerr,
 		}
 		return;
 	}
-	if (kerr == REPL_KERR_OPERATION_NOT_ATTEMPTED || kerr == REPL_KERR_INELIGIBLE_REPLICA) {
+	if (kerr == KERR_OPERATION_NOT_ATTEMPTED || kerr == KERR_INELIGIBLE_REPLICA) {
 		isr_pending_fail(&rp->isr);
 		return;
 	}
 	if (kerr == KERR_FENCED_LEADER_EPOCH || kerr == KERR_UNKNOWN_TOPIC_OR_PARTITION ||
-	    kerr == KERR_UNKNOWN_TOPIC_ID || kerr == 108 /* INVALID_UPDATE_VERSION */)
+	    kerr == KERR_UNKNOWN_TOPIC_ID || kerr == KERR_INVALID_UPDATE_VERSION)
 		return;   /* pending until the next LeaderAndIsr (isr.h) */
 	rp->alter_retry = true;   /* NOT_CONTROLLER, timeouts, ...: next tick */
 }
@@ -487,7 +508,18 @@ static void repl_alter_done(struct kclient *kc, enum sl_err status, struct kread
 	struct karena arena;
 
 	(void)kc;
-	if (status == SL_ECLOSED) {   /* the shard state is going or gone */
+	if (status == SL_ECLOSED) {
+		/* Shard stop (rs->stopped: partitions gone), or repl_ctl_client
+		 * closed the client of a former controller (synchronously, rs
+		 * alive): then the proposal must be sent again to the new one,
+		 * else alter_inflight stays set and the ISR never changes. */
+		if (!ctx->rs->stopped) {
+			struct repl_partition *rp = repl_alter_target(ctx);
+			if (rp != NULL) {
+				rp->alter_inflight = false;
+				rp->alter_retry = true;
+			}
+		}
 		free(ctx);
 		return;
 	}
@@ -603,11 +635,19 @@ static struct repl_partition *repl_get(struct repl_shard *rs, struct partition *
 	}
 	/* The epochs beyond the log end were never written here. */
 	lepoch_truncate_from_end(&rp->epochs, partition_log_end(p));
-	/* The HW a replica starts with: what it had, else only the log start
-	 * (safe: it moves up as the ISR fetches). */
+	/* The HW a replica starts with: what it had, else its log dir's
+	 * replication-offset-checkpoint (hwsave.h), else only the log start
+	 * (safe: it moves up as the ISR fetches). partition_hw_set clamps. */
 	if (!partition_hw_managed(p)) {
 		struct partition_offsets o;
-		if (partition_offsets(p, &o) == KERR_NONE)
+		int64_t hw = -1;
+		if (hwsave_lookup(rs->bs->b->config->log_dirs, partition_dir(p), partition_index(p),
+				  &hw, (int)rs->bs->sh->id) == SL_OK) {
+			partition_hw_set(p, hw);
+			LOG_I(rs->bs->sh->id, "partition %s: high watermark %lld from %s (checkpoint %lld)",
+			      partition_dir(p), (long long)partition_hw(p), HWCHECK_FILE_NAME,
+			      (long long)hw);
+		} else if (partition_offsets(p, &o) == KERR_NONE)
 			partition_hw_set(p, o.log_start_offset);
 	}
 	rp->next = rs->parts;
@@ -702,6 +742,7 @@ int16_t repl_apply(struct broker_shard *bs, struct partition *p, const struct re
 		return KERR_UNKNOWN_SERVER_ERROR;
 	rp->min_insync = min_insync;
 	int16_t kerr = KERR_NONE;
+	bool was_leader = rp->role == REPL_LEADER;
 	switch (repl_decide(rp, bs->b->node_id, st)) {
 	case REPL_T_FENCED:
 		return KERR_FENCED_LEADER_EPOCH;
@@ -732,6 +773,8 @@ int16_t repl_apply(struct broker_shard *bs, struct partition *p, const struct re
 	}
 	if (kerr == KERR_NONE)
 		rp->controller_epoch = st->controller_epoch;
+	if (was_leader != (rp->role == REPL_LEADER))
+		repl_role_notify(bs, p, rp->role == REPL_LEADER);
 	return kerr;
 }
 
@@ -774,7 +817,7 @@ static int16_t repl_produce_check(struct partition *p, int16_t acks, int32_t *le
 	if (rp == NULL || rp->role != REPL_LEADER)
 		return KERR_NOT_LEADER_OR_FOLLOWER;
 	if (acks == -1 && isr_acks_all_append_check(&rp->isr) != ISR_ACKS_OK)
-		return REPL_KERR_NOT_ENOUGH_REPLICAS;
+		return KERR_NOT_ENOUGH_REPLICAS;
 	*leader_epoch = rp->leader_epoch;
 	return KERR_NONE;
 }
@@ -823,3 +866,13 @@ const struct partition_hooks repl_partition_hooks = {
 	.acks_wait = repl_acks_wait,
 	.replica_fetch = repl_replica_fetch,
 };
+
+void repl_each(struct broker_shard *bs, void (*fn)(void *arg, struct partition *p), void *arg)
+{
+	struct repl_shard *rs = bs->repl;
+	uint32_t n = 0;
+
+	for (struct repl_partition *rp = rs != NULL ? rs->parts : NULL;
+	     rp != NULL && n < REPL_PARTS_MAX; rp = rp->next, n++)
+		fn(arg, rp->p);
+}

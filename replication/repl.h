@@ -45,15 +45,6 @@ struct req;
 struct kclient;
 struct timer_set;
 
-/* Kafka error codes net/kerr.h does not name (yet). */
-#define REPL_KERR_STALE_CONTROLLER_EPOCH 11
-#define REPL_KERR_NOT_ENOUGH_REPLICAS 19
-#define REPL_KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND 20
-#define REPL_KERR_NOT_CONTROLLER 41
-#define REPL_KERR_OPERATION_NOT_ATTEMPTED 55
-#define REPL_KERR_INELIGIBLE_REPLICA 107
-#define REPL_KERR_NEW_LEADER_ELECTED 91
-
 /* acks=all produces waiting on one partition (bounded: REPL_ACKS_MAX). */
 #define REPL_ACKS_MAX 65536u
 struct repl_acks {
@@ -153,6 +144,10 @@ int16_t repl_apply(struct broker_shard *bs, struct partition *p, const struct re
 /* StopReplica: stops leading/following p and frees its repl state. */
 void repl_stop(struct partition *p);
 
+/* Calls fn(arg, p) for every partition of bs with replication state
+ * (fn must not create or free any). Runs on: bs's shard. */
+void repl_each(struct broker_shard *bs, void (*fn)(void *arg, struct partition *p), void *arg);
+
 /* Per-shard: the highest controller epoch seen (shard 0 checks it). */
 int32_t repl_controller_epoch(struct broker_shard *bs);
 void repl_controller_epoch_set(struct broker_shard *bs, int32_t epoch);
@@ -160,6 +155,19 @@ void repl_controller_epoch_set(struct broker_shard *bs, int32_t epoch);
 /* Shard stop (main.c's ext_stop chain): frees every repl state and the
  * AlterPartition client. Runs on: bs's shard. */
 void repl_shard_stop(struct broker_shard *bs);
+
+/*
+ * Leadership changes for a layer above replication (the group coordinator
+ * follows its __consumer_offsets partitions; main.c sets the hook, since
+ * replication/ never includes coordination/). Called on p's owner shard
+ * after the change took effect: `leader` true when this broker starts
+ * leading p (from NONE or FOLLOWER), false when it stops (FOLLOWER, NONE,
+ * StopReplica, the partition closing, the shard stopping). Never called
+ * for a same-role update. NULL (the default): nothing is told.
+ */
+typedef void repl_role_fn(struct broker_shard *bs, struct partition *p, bool leader);
+/* Sets the hook for every shard (main, before the shards start). */
+void repl_role_hook_set(repl_role_fn *fn);
 
 /* Follower hooks (follower.c), set by main.c; NULL: not wired. */
 struct repl_follower_ops {

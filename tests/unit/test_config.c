@@ -26,7 +26,7 @@
 #include "config.h"
 
 /* Number of keys in config.c's table: config_log prints one line per key. */
-#define KEYS_TOTAL 72
+#define KEYS_TOTAL 74
 
 struct tstate {
 	char dir[64];

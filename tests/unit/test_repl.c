@@ -230,7 +230,7 @@ static void test_acks_not_enough_after_append(void **unused)
 	assert_int_equal(isr_pending_commit(&rp.isr, 1, isr1, 1, 1, 2000, &moved), SL_OK);
 	repl_acks_check(&rp, &ts);
 	assert_int_equal(a.calls, 1);
-	assert_int_equal(a.w.error_code, REPL_KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+	assert_int_equal(a.w.error_code, KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
 	/* and new acks=all appends are refused before appending */
 	assert_int_equal(isr_acks_all_append_check(&rp.isr), ISR_ACKS_NOT_ENOUGH_REPLICAS);
 	timer_set_free(&ts);
