@@ -13,10 +13,8 @@ byte-identical batches below the high watermark.
 
 Prints "failover: N ms (zookeeper.session.timeout.ms=X)" per round and
 min/median/max. Exit 77 when ZooKeeper is missing."""
-import glob
 import os
 import signal
-import struct
 import sys
 import threading
 import time
@@ -24,6 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zk_harness  # noqa: E402
 from cluster_harness import SluiceCluster  # noqa: E402
+from fault_checks import log_batches  # noqa: E402
 
 TOPIC = "fo-t6"
 PARTS = 6
@@ -152,36 +151,15 @@ def time_failover(c, prod, part, victim, t_kill, timeout=60.0):
     return None
 
 
-def batches(path):
-    """[(base, last, bytes)] of the record batches of one .log file; stops
-    at a zero length (preallocated tail) or a truncated batch."""
-    out = []
-    with open(path, "rb") as f:
-        data = f.read()
-    pos = 0
-    for _ in range(10000000):
-        if pos + 61 > len(data):
-            break
-        base, blen = struct.unpack(">qi", data[pos:pos + 12])
-        if blen <= 0 or pos + 12 + blen > len(data):
-            break
-        (lod,) = struct.unpack(">i", data[pos + 23:pos + 27])
-        out.append((base, base + lod, data[pos:pos + 12 + blen]))
-        pos += 12 + blen
-    return out
-
-
 def log_below(c, i, p, hw):
     """The bytes of broker i's replica of partition p: every batch whose last
     offset is below hw, segments in order, plus whether it reaches hw."""
-    segs = sorted(glob.glob(os.path.join(c.data_dir(i), "%s-%d" % (TOPIC, p), "*.log")))
     out = []
     last = -1
-    for s in segs:
-        for base, lst, b in batches(s):
-            if lst < hw:
-                out.append(b)
-                last = lst
+    for _base, lst, b in log_batches(c, i, TOPIC, p):
+        if lst < hw:
+            out.append(b)
+            last = lst
     return b"".join(out), last == hw - 1
 
 
