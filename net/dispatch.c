@@ -7,9 +7,17 @@
  * [api key] = { first version, last version, handler, flags }.
  * Versions follow issue 3: Produce from 3 (message format v2 only),
  * Fetch from 4 (v2 record batches, isolation level), ListOffsets from 1.
+ *
+ * Produce is advertised from version 0 while versions 0-2 are refused
+ * (connection closed, as for any unserved version), as Kafka 4 does
+ * (KAFKA-18659): librdkafka before 2.10 compresses with gzip, snappy or
+ * lz4 only when the broker's advertised Produce range includes version 0,
+ * and otherwise sends its batches uncompressed. Clients pick the highest
+ * version both sides know, so none of them sends v0-2 to a broker that
+ * also advertises v3 and up.
  */
 static struct dispatch_api dispatch_table[DISPATCH_KEYS] = {
-	[KAFKA_API_PRODUCE] = { 3, 11, api_produce_handle, 0 },
+	[KAFKA_API_PRODUCE] = { 3, 11, api_produce_handle, DISPATCH_ADVERTISE_FROM, 0 },
 	[KAFKA_API_FETCH] = { 4, 16, api_fetch_handle, 0 },
 	[KAFKA_API_LIST_OFFSETS] = { 1, 8, api_list_offsets_handle, 0 },
 	[KAFKA_API_METADATA] = { 0, 12, api_metadata_handle, 0 },
@@ -31,7 +39,7 @@ void dispatch_register(int16_t key, int16_t min, int16_t max, dispatch_handler_f
 	SL_ASSERT(key >= 0 && key < DISPATCH_KEYS && handle != NULL);
 	SL_ASSERT(dispatch_table[key].handle == NULL || dispatch_table[key].handle == handle);
 	SL_ASSERT(row != NULL && min >= row->version_min && max <= row->version_max && min <= max);
-	dispatch_table[key] = (struct dispatch_api){ min, max, handle, 0 };
+	dispatch_table[key] = (struct dispatch_api){ min, max, handle, 0, min };
 }
 
 const struct dispatch_api *dispatch_find(int16_t key)
@@ -51,6 +59,11 @@ enum dispatch_verdict dispatch_check(int16_t key, int16_t version)
 		return DISPATCH_OK;
 	return (api->flags & DISPATCH_ANY_VERSION) ? DISPATCH_BAD_VERSION_ANSWER
 						   : DISPATCH_BAD_VERSION;
+}
+
+int16_t dispatch_advertised_min(const struct dispatch_api *api)
+{
+	return (api->flags & DISPATCH_ADVERTISE_FROM) ? api->advertised_min : api->version_min;
 }
 
 uint32_t dispatch_count(void)
@@ -73,7 +86,7 @@ uint32_t dispatch_fill_api_versions(struct ApiVersionsResponse_ApiVersion *items
 			continue;
 		SL_ASSERT(n < cap);
 		items[n].ApiKey = k;
-		items[n].MinVersion = api->version_min;
+		items[n].MinVersion = dispatch_advertised_min(api);
 		items[n].MaxVersion = api->version_max;
 		n++;
 	}

@@ -9,6 +9,8 @@
  *     [KAFKA_API_FOO] = { 0, 3, api_foo_handle, 0 },
  * The version range must lie within what the generated codec decodes
  * (kafka_api_find(key)->version_min/max; asserted by the unit test).
+ * ApiVersions advertises exactly the served range, with one exception
+ * that Kafka makes too (Produce, see dispatch.c).
  *
  * Runs on: any shard (the table is read-only).
  */
@@ -30,12 +32,19 @@ typedef enum sl_err dispatch_handler_fn(struct req *rq);
 
 /* Flags. */
 #define DISPATCH_ANY_VERSION (1u << 0)  /* handler also gets versions out of range (body NULL) */
+#define DISPATCH_ADVERTISE_FROM (1u << 1) /* ApiVersions advertises advertised_min */
 
 struct dispatch_api {
 	int16_t version_min;
 	int16_t version_max;
 	dispatch_handler_fn *handle;    /* NULL: not served */
 	uint32_t flags;
+	/*
+	 * DISPATCH_ADVERTISE_FROM: the MinVersion ApiVersions advertises when
+	 * it is below version_min (requests below version_min are still
+	 * refused). Only Produce, for the reason given in dispatch.c.
+	 */
+	int16_t advertised_min;
 };
 
 enum dispatch_verdict {
@@ -61,6 +70,9 @@ enum dispatch_verdict dispatch_check(int16_t key, int16_t version);
 
 /* Number of served api keys. */
 uint32_t dispatch_count(void);
+
+/* The MinVersion ApiVersions advertises for a served api. */
+int16_t dispatch_advertised_min(const struct dispatch_api *api);
 
 /*
  * Writes the served keys, ascending, into items[0, cap) (cap >=

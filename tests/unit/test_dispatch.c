@@ -75,6 +75,9 @@ static void test_verdicts(void **state)
 	assert_int_equal(dispatch_check(KAFKA_API_PRODUCE, pr->version_max), DISPATCH_OK);
 	assert_int_equal(dispatch_check(KAFKA_API_PRODUCE, (int16_t)(pr->version_min - 1)),
 			 DISPATCH_BAD_VERSION);
+	/* advertised from 0 (as Kafka 4, for librdkafka's compression), still refused */
+	assert_int_equal(dispatch_advertised_min(pr), 0);
+	assert_int_equal(dispatch_check(KAFKA_API_PRODUCE, 0), DISPATCH_BAD_VERSION);
 	assert_int_equal(dispatch_check(KAFKA_API_PRODUCE, (int16_t)(pr->version_max + 1)),
 			 DISPATCH_BAD_VERSION);
 	/* ApiVersions beyond its range is answered, not closed (as Kafka does) */
@@ -98,7 +101,10 @@ static void test_api_versions_is_the_table(void **state)
 	for (uint32_t i = 0; i < n; i++) {
 		const struct dispatch_api *api = dispatch_find(items[i].ApiKey);
 		assert_non_null(api);
-		assert_int_equal(items[i].MinVersion, api->version_min);
+		if (items[i].ApiKey == KAFKA_API_PRODUCE)
+			assert_int_equal(items[i].MinVersion, 0);
+		else
+			assert_int_equal(items[i].MinVersion, api->version_min);
 		assert_int_equal(items[i].MaxVersion, api->version_max);
 		if (i > 0)
 			assert_true(items[i - 1].ApiKey < items[i].ApiKey);
