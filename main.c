@@ -49,6 +49,7 @@
 #include "replica_api.h"
 #include "shard.h"
 #include "sl.h"
+#include "topic_admin.h"
 
 enum main_exit {
 	MAIN_EXIT_OK = 0,
@@ -385,6 +386,9 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		cluster_api_register();
+		/* DeleteTopics / CreatePartitions through ZooKeeper (topic_admin.h). */
+		broker->zk_topics_delete = topic_admin_delete;
+		broker->zk_partitions_create = topic_admin_partitions;
 	}
 
 	/* Before any thread exists, so that every thread inherits the mask. */

@@ -4,7 +4,13 @@ closing figures). Driven by bench/cluster_compare.sh (which installs and
 builds); usable directly:
 
     python3 bench/cluster_compare.py --build build --out bench/results/DATE \
-        [--duration 20] [--warmup 2] [--partitions 3] [--mbps 20]
+        [--duration 20] [--warmup 2] [--partitions 3] [--mbps 20] \
+        [--shards 2] [--cluster-shards N]
+
+num.shards: the single node runs --shards (2); each cluster broker runs
+--cluster-shards, by default 1 on a machine of at most 2 CPUs (3 brokers x
+2 shards + ZooKeeper + the client oversubscribed 2 cores: runnable threads
+queued behind each other at every replication hop), else --shards.
 
 Cases, each measured by one sluice-bench process (1 KiB messages, 1
 producer, 1 consumer, librdkafka, linger.ms=0):
@@ -201,7 +207,7 @@ def case_cluster(a, bench, work, results):
         return
     os.environ["SLUICE_BIN"] = os.path.join(a.build, "sluice")
     conf = ["min.insync.replicas=2", "num.partitions=%d" % a.partitions,
-            "num.shards=%d" % a.shards, "unclean.leader.election.enable=false",
+            "num.shards=%d" % a.cluster_shards, "unclean.leader.election.enable=false",
             "log.level=warn"]
     c = cluster_harness.SluiceCluster(zk_servers=1, brokers=3, conf=conf,
                                       session_ms=a.session_ms)
@@ -236,13 +242,16 @@ def report(a, results, out):
     L = ["# Sluice: 3-broker RF=3 acks=all vs single-node acks=1\n",
          "Run %s on %s (%d CPUs), one run, side by side. 1 KiB messages, %d partitions, "
          "1 producer + 1 consumer (sluice-bench, librdkafka, linger.ms=0, at most 10000 "
-         "unacknowledged), %g s measured after %g s warm-up per row. Brokers: num.shards=%d each; "
-         "the cluster has 1 ZooKeeper (zookeeper.session.timeout.ms=%d) and all three brokers, "
+         "unacknowledged), %g s measured after %g s warm-up per row. Single node: num.shards=%d; "
+         "cluster brokers: num.shards=%d each%s; the cluster has 1 ZooKeeper (zookeeper.session.timeout.ms=%d) and all three brokers, "
          "ZooKeeper and the client share this one machine (loopback, one disk): RF 3 writes every "
          "byte three times to the same disk and sends it twice more over loopback, so this "
          "measures the cost of replication here, not a cluster of separate hosts.\n"
          % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), os.uname().nodename,
-            os.cpu_count(), a.partitions, a.duration, a.warmup, a.shards, a.session_ms),
+            os.cpu_count(), a.partitions, a.duration, a.warmup, a.shards, a.cluster_shards,
+            " (fewer than the single node's on purpose: 3 brokers x %d shards + ZooKeeper + the "
+            "client would oversubscribe %d CPUs; --cluster-shards)" % (a.shards, os.cpu_count())
+            if a.cluster_shards < a.shards else "", a.session_ms),
          "Latency in µs. produce = ack latency (for acks=all: the high watermark passed the "
          "batch); e2e = consumer receive time − intended send time (the consumer only sees "
          "records below the high watermark). max = as fast as possible (throughput; latency "
@@ -286,12 +295,18 @@ def main():
     ap.add_argument("--duration", type=float, default=20)
     ap.add_argument("--warmup", type=float, default=2)
     ap.add_argument("--partitions", type=int, default=3)
-    ap.add_argument("--shards", type=int, default=2, help="num.shards of every broker")
+    ap.add_argument("--shards", type=int, default=2, help="num.shards of the single node")
+    ap.add_argument("--cluster-shards", type=int, default=0,
+                    help="num.shards of each cluster broker (0: 1 on a machine of <= 2 CPUs, "
+                    "where 3 brokers x 2 shards + ZooKeeper + the client oversubscribe the "
+                    "cores, else --shards)")
     ap.add_argument("--mbps", type=float, default=20,
                     help="also run open loop at this rate (0: max only)")
     ap.add_argument("--session-ms", type=int, default=6000)
     ap.add_argument("--cases", default="single,cluster")
     a = ap.parse_args()
+    if a.cluster_shards <= 0:
+        a.cluster_shards = 1 if (os.cpu_count() or 1) <= 2 else a.shards
     a.build = os.path.abspath(a.build)
     a.out = os.path.abspath(a.out)
     bench = os.path.join(a.build, "bench", "sluice-bench")

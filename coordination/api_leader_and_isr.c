@@ -7,8 +7,11 @@
  *   1. connection's shard: flattens the partition states (v0-1 ungrouped,
  *      v2+ per topic) into entries and asks shard 0 (broker_topics_create
  *      with a `mutate`).
- *   2. shard 0 (lai_mutate): a controller epoch older than the newest
- *      seen -> STALE_CONTROLLER_EPOCH for the whole request, nothing
+ *   2. shard 0 (lai_mutate): a broker epoch older than this process's
+ *      registration (or any epoch before it registered) ->
+ *      STALE_BROKER_EPOCH (the controller meant a previous incarnation);
+ *      a controller epoch older than the newest seen ->
+ *      STALE_CONTROLLER_EPOCH; both for the whole request, nothing
  *      changes. Else unknown topics are created with the controller's ids
  *      (catalog_topic_create_id), partition counts raised, and each
  *      partition's state set (catalog_pstate_set) unless the catalog
@@ -27,6 +30,8 @@
 
 #include "broker.h"
 #include "catalog.h"
+#include "cluster.h"
+#include "ctrl_rules.h"
 #include "dispatch.h"
 #include "kerr.h"
 #include "log.h"
@@ -129,8 +134,15 @@ static uint32_t lai_mutate(struct broker_shard *bs0, struct broker_create *bc)
 {
 	struct lai_op *op = (struct lai_op *)bc;
 	uint32_t changes = 0;
+	const struct cluster *cl = bs0->b->cluster;
 
 	SL_ASSERT(bs0->sh->id == 0);
+	if (cl != NULL && ctrl_broker_epoch_stale(op->req->BrokerEpoch, cl->broker_epoch)) {
+		LOG_W(0, "LeaderAndIsr: stale broker epoch %lld (this registration: %lld)",
+		      (long long)op->req->BrokerEpoch, (long long)cl->broker_epoch);
+		op->top_error = KERR_STALE_BROKER_EPOCH;
+		return 0;
+	}
 	if (op->req->ControllerEpoch < repl_controller_epoch(bs0)) {
 		op->top_error = KERR_STALE_CONTROLLER_EPOCH;
 		return 0;

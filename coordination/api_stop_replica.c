@@ -5,6 +5,7 @@
  *
  * Steps:
  *   1. shard 0 (sr_check, a catalog `mutate` that changes nothing): a
+ *      stale broker epoch (ctrl_broker_epoch_stale) -> STALE_BROKER_EPOCH; a
  *      controller epoch older than the newest seen -> STALE_CONTROLLER_EPOCH
  *      for the whole request.
  *   2. owner shards (sr_on_owner): per partition, a LeaderEpoch (v3+) older
@@ -16,12 +17,22 @@
  *      sets delete_gone). A state left without replicas keeps the
  *      placeholder replica -1, since "no replicas" means "not known yet"
  *      to partition_set_sync.
- *   4. the answer, one error per partition.
+ *   4. the answer, one error per partition; first, for every partition to
+ *      delete that this broker no longer replicates or whose topic it does
+ *      not know, a leftover `<topic>-<index>` directory is removed (a
+ *      broker back after its topic's deletion began never opened it).
  */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "catalog.h"
+#include "cluster.h"
+#include "ctrl_rules.h"
 #include "dispatch.h"
 #include "kerr.h"
 #include "log.h"
@@ -36,6 +47,7 @@ struct sr_entry {
 	int32_t index;
 	int32_t leader_epoch;              /* -1 / -2: no check */
 	bool del;
+	bool del_disk;                     /* unknown topic: remove a leftover directory */
 	struct kuuid topic_id;
 	int16_t error_code;
 	struct StopReplicaResponse_StopReplicaPartitionError *slot;
@@ -105,10 +117,55 @@ static uint32_t sr_delete(struct broker_shard *bs0, struct broker_create *bc)
 	return changes;
 }
 
+/*
+ * Removes `<log dir>/<topic>-<index>` from every log dir: the partition is
+ * not this broker's any more (sr_delete) or its topic is unknown here, so
+ * no open partition uses it — it was never opened (a broker back after the
+ * deletion began) or partition_set_sync already removed it.
+ */
+static void sr_dir_remove(struct broker_shard *bs, struct kslice topic, int32_t index)
+{
+	const char *dirs = bs->b->config->log_dirs;
+	int n = config_list_count(dirs);
+	char base[PATH_MAX], path[PATH_MAX];
+
+	if (index < 0 || topic.len <= 0 ||
+	    !catalog_name_valid((const char *)topic.ptr, (size_t)topic.len))
+		return;
+	for (int i = 0; i < n; i++) {
+		if (config_list_get(dirs, i, base, sizeof(base)) != SL_OK ||
+		    snprintf(path, sizeof(path), "%s/%.*s-%d", base, (int)topic.len,
+			     (const char *)topic.ptr, index) >= (int)sizeof(path))
+			continue;
+		DIR *d = opendir(path);
+		if (d == NULL)
+			continue;
+		int dfd = dirfd(d);
+		struct dirent *de;
+		for (uint32_t k = 0; k < 1000000u && (de = readdir(d)) != NULL; k++) {
+			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+			    unlinkat(dfd, de->d_name, 0) != 0)
+				LOG_W(bs->sh->id, "StopReplica: cannot remove %s/%s: %s", path,
+				      de->d_name, strerror(errno));
+		}
+		closedir(d);
+		if (rmdir(path) == 0)
+			LOG_I(bs->sh->id, "StopReplica: removed %s", path);
+		else
+			LOG_W(bs->sh->id, "StopReplica: cannot remove %s: %s", path, strerror(errno));
+	}
+}
+
 static void sr_deleted(struct broker_shard *bs, struct broker_create *bc)
 {
-	(void)bs;
-	sr_respond((struct sr_op *)bc);
+	struct sr_op *op = (struct sr_op *)bc;
+
+	for (uint32_t i = 0; i < op->count; i++) {
+		struct sr_entry *e = &op->entries[i];
+		if (e->del_disk || (e->del && e->error_code == KERR_NONE))
+			sr_dir_remove(bs, e->topic, e->index);
+	}
+	sr_respond(op);
 }
 
 /* ---- step 2 ---- */
@@ -142,7 +199,8 @@ static void sr_part_done(struct shard *sh, struct xmsg *m)
 		return;
 	bool del = false;
 	for (uint32_t i = 0; i < op->count; i++)
-		del = del || (op->entries[i].del && op->entries[i].error_code == KERR_NONE);
+		del = del || (op->entries[i].del && op->entries[i].error_code == KERR_NONE) ||
+		      op->entries[i].del_disk;
 	if (del) {
 		op->bc.mutate = sr_delete;
 		op->bc.done = sr_deleted;
@@ -158,8 +216,11 @@ static void sr_part_done(struct shard *sh, struct xmsg *m)
 static uint32_t sr_check(struct broker_shard *bs0, struct broker_create *bc)
 {
 	struct sr_op *op = (struct sr_op *)bc;
+	const struct cluster *cl = bs0->b->cluster;
 
-	if (op->req->ControllerEpoch < repl_controller_epoch(bs0))
+	if (cl != NULL && ctrl_broker_epoch_stale(op->req->BrokerEpoch, cl->broker_epoch))
+		op->top_error = KERR_STALE_BROKER_EPOCH;
+	else if (op->req->ControllerEpoch < repl_controller_epoch(bs0))
 		op->top_error = KERR_STALE_CONTROLLER_EPOCH;
 	else
 		repl_controller_epoch_set(bs0, op->req->ControllerEpoch);
@@ -183,6 +244,7 @@ static void sr_checked(struct broker_shard *bs, struct broker_create *bc)
 					  (size_t)SL_MAX(e->topic.len, 0));
 		if (t == NULL || e->index < 0 || e->index >= t->partition_count) {
 			e->error_code = KERR_NONE;   /* nothing here to stop */
+			e->del_disk = e->del && t == NULL;   /* maybe a leftover directory */
 			e->del = false;
 			continue;
 		}
@@ -242,6 +304,7 @@ static void sr_add(struct sr_op *op, uint32_t *k, struct kslice topic, int32_t i
 	e->index = index;
 	e->leader_epoch = leader_epoch;
 	e->del = del;
+	e->del_disk = false;
 	(*k)++;
 }
 

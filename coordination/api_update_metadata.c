@@ -4,7 +4,10 @@
  *
  *   api_update_metadata_handle (connection's shard) asks shard 0 to run
  *       um_mutate (broker_topics_create with a mutate function).
- *   um_mutate (shard 0): a controller epoch older than the newest seen
+ *   um_mutate (shard 0): a stale broker epoch (ctrl_broker_epoch_stale:
+ *       older than this process's registration, or any before it
+ *       registered) answers STALE_BROKER_EPOCH; a controller epoch older
+ *       than the newest seen
  *       (repl_controller_epoch, shared with LeaderAndIsr) answers
  *       STALE_CONTROLLER_EPOCH and changes nothing. Else: the live brokers
  *       and controller (catalog_cluster_brokers_set; the PLAINTEXT
@@ -25,6 +28,7 @@
 #include "broker.h"
 #include "catalog.h"
 #include "cluster.h"
+#include "ctrl_rules.h"
 #include "kerr.h"
 #include "log.h"
 #include "repl.h"
@@ -146,6 +150,12 @@ static uint32_t um_mutate(struct broker_shard *bs0, struct broker_create *bc)
 	uint32_t changes = 0;
 
 	SL_ASSERT(bs0->sh->id == 0);
+	if (cl != NULL && ctrl_broker_epoch_stale(in->BrokerEpoch, cl->broker_epoch)) {
+		LOG_W(0, "UpdateMetadata: stale broker epoch %lld (this registration: %lld)",
+		      (long long)in->BrokerEpoch, (long long)cl->broker_epoch);
+		op->error_code = KERR_STALE_BROKER_EPOCH;
+		return 0;
+	}
 	if (in->ControllerEpoch < repl_controller_epoch(bs0)) {
 		op->error_code = KERR_STALE_CONTROLLER_EPOCH;
 		return 0;

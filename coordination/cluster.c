@@ -241,7 +241,10 @@ static void cluster_register_owner(struct zk *zk, const struct zk_result *res, v
 		return;
 	}
 	if (res->stat.ephemeral_owner == zk_session_id(zk)) {
-		LOG_I(0, "cluster: broker %d registered (this session)", cl->b->node_id);
+		/* Our registration: its czxid is this broker's epoch. */
+		cl->broker_epoch = res->stat.czxid;
+		LOG_I(0, "cluster: broker %d registered (this session), broker epoch %lld",
+		      cl->b->node_id, (long long)cl->broker_epoch);
 		cluster_elect(cl);
 		return;
 	}
@@ -271,7 +274,10 @@ static void cluster_registered(struct zk *zk, const struct zk_result *res, void 
 	if (res->err == SL_OK) {
 		LOG_I(0, "cluster: registered broker %d at %s:%d", cl->b->node_id, cl->b->adv_host,
 		      cl->b->adv_port);
-		cluster_elect(cl);
+		/* Read it back for its czxid (the broker epoch), then ELECT. */
+		cluster_path(cl, path, "/brokers/ids/%d", cl->b->node_id);
+		if (zk_get(zk, path, NULL, NULL, cluster_register_owner, cl) != SL_OK)
+			cl->stalled = true;
 		return;
 	}
 	if (res->err == SL_EEXIST) {
@@ -291,6 +297,7 @@ static void cluster_register(struct cluster *cl)
 	size_t len = 0;
 
 	cl->step = CLUSTER_REGISTER;
+	cl->broker_epoch = -1;
 	memset(&jb, 0, sizeof(jb));
 	jb.version = 5;
 	snprintf(jb.host, sizeof(jb.host), "%s", cl->b->adv_host);
@@ -532,6 +539,7 @@ enum sl_err cluster_create(struct cluster **out, struct broker *b)
 	}
 	cl->b = b;
 	cl->controller_id = -1;
+	cl->broker_epoch = -1;
 	atomic_init(&cl->failed, false);
 	atomic_init(&cl->ready, false);
 	timer_init(&cl->retry, cluster_retry_fire);
@@ -1061,8 +1069,8 @@ static void cluster_create_write(struct broker_shard *bs0, struct cluster_create
 			     : offsets ? cfg->offsets_topic_replication_factor
 				       : cfg->default_replication_factor;
 		struct ctrlj_topic jt;
-		struct zk_op ops[2];
-		char tpath[CLUSTER_PATH_MAX], cpath[CLUSTER_PATH_MAX];
+		struct zk_op ops[4];
+		char tpath[CLUSTER_PATH_MAX], cpath[CLUSTER_PATH_MAX], dpath[CLUSTER_PATH_MAX];
 		char *tbuf = NULL, *cbuf = NULL;
 		size_t tlen = 0, clen = 0;
 		int32_t *assign = NULL;
@@ -1124,9 +1132,15 @@ static void cluster_create_write(struct broker_shard *bs0, struct cluster_create
 		cluster_path(cl, cpath, "/config/topics/%.*s", (int)t->name_len, t->name);
 		cluster_path(cl, tpath, "/brokers/topics/%.*s", (int)t->name_len, t->name);
 		memset(ops, 0, sizeof(ops));
-		ops[0] = (struct zk_op){ .type = ZK_OP_CREATE, .path = cpath, .data = cbuf,
+		/* Creating and deleting /admin/delete_topics/<t> in the same multi
+		 * fails (NODEEXISTS -> TOPIC_ALREADY_EXISTS) while the name is
+		 * marked for deletion (Kafka's isTopicMarkedForDeletion check). */
+		cluster_path(cl, dpath, "/admin/delete_topics/%.*s", (int)t->name_len, t->name);
+		ops[0] = (struct zk_op){ .type = ZK_OP_CREATE, .path = dpath, .flags = ZK_PERSISTENT };
+		ops[1] = (struct zk_op){ .type = ZK_OP_DELETE, .path = dpath, .version = -1 };
+		ops[2] = (struct zk_op){ .type = ZK_OP_CREATE, .path = cpath, .data = cbuf,
 					 .data_len = (uint32_t)clen, .flags = ZK_PERSISTENT };
-		ops[1] = (struct zk_op){ .type = ZK_OP_CREATE, .path = tpath, .data = tbuf,
+		ops[3] = (struct zk_op){ .type = ZK_OP_CREATE, .path = tpath, .data = tbuf,
 					 .data_len = (uint32_t)tlen, .flags = ZK_PERSISTENT };
 		struct cluster_create_call *call = malloc(sizeof(*call));
 		if (call == NULL) {
@@ -1135,7 +1149,7 @@ static void cluster_create_write(struct broker_shard *bs0, struct cluster_create
 		}
 		call->cc = cc;
 		call->idx = i;
-		if (zk_multi(cl->zk, ops, 2, cluster_create_done_zk, call) != SL_OK) {
+		if (zk_multi(cl->zk, ops, 4, cluster_create_done_zk, call) != SL_OK) {
 			free(call);
 			t->error_code = KERR_REQUEST_TIMED_OUT;
 			goto next;

@@ -12,7 +12,12 @@
  *                start (Kafka's InconsistentClusterIdException); a catalog
  *                without topics adopts ZooKeeper's id;
  *   3. REGISTER  creates the ephemeral /brokers/ids/<broker.id> (Kafka's
- *                JSON: PLAINTEXT endpoint = advertised host/port, rack). A
+ *                JSON: PLAINTEXT endpoint = advertised host/port, rack) and
+ *                reads it back: its czxid is the broker epoch (broker_epoch,
+ *                -1 until then; LeaderAndIsr, UpdateMetadata and StopReplica
+ *                naming an older epoch, or any epoch while it is -1, answer
+ *                STALE_BROKER_EPOCH: they were meant for a previous
+ *                incarnation of this broker.id). A
  *                node owned by another session is retried until the
  *                session timeout + 1 s has passed (a killed broker's node
  *                lingers that long), then the broker.id is a duplicate:
@@ -108,6 +113,9 @@ struct cluster {
 	bool stopping;
 	uint32_t pending;                   /* PATHS creates outstanding */
 	int64_t register_deadline_ns;       /* REGISTER retries until then */
+	int64_t broker_epoch;               /* czxid of this session's registration; -1 until
+					     * read (control requests naming any epoch are
+					     * stale until then: ctrl_broker_epoch_stale) */
 	struct timer retry;                 /* REGISTER retry */
 	int32_t controller_id;              /* from /controller, -1 unknown */
 	struct controller *ctl;             /* non-NULL while this broker is the controller */

@@ -16,6 +16,13 @@
  *      there (then dirty[p] until the next SEND).
  *   3. brokers[] holds exactly the children of /brokers/ids seen by the
  *      last BROKERS phase whose data could be read (alive).
+ *   4. Every BROKERS phase reads every registration again; brokers[i].epoch
+ *      is the czxid last read (Kafka's broker epoch, sent in every
+ *      LeaderAndIsr / UpdateMetadata). A live broker whose czxid changed
+ *      was restarted or got a new session (bounced): `bounced` until a
+ *      WRITE phase without resync handled it as a failure (view without
+ *      it: elections where it led, out of every ISR) and a startup
+ *      (fresh: everything sent to it again).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -28,6 +35,7 @@
 
 #include "broker.h"
 #include "cluster.h"
+#include "ctrl_delete.h"
 #include "ctrl_json.h"
 #include "ctrl_rules.h"
 #include "kclient.h"
@@ -53,6 +61,7 @@ struct ctl_broker {
 	bool seen;           /* in the last children list */
 	bool fresh;          /* needs everything (new, or a send failed) */
 	bool shutting_down;  /* sent ControlledShutdown (this registration) */
+	bool bounced;        /* re-registered (new epoch) since its failure was handled */
 	int64_t epoch;       /* czxid of its registration */
 	struct kclient *kc;
 };
@@ -66,6 +75,7 @@ struct ctl_topic {
 	bool *dirty;
 	bool *is_new;
 	bool seen;
+	bool deleting;                /* queued for deletion (ctrl_delete.h) */
 };
 
 struct controller {
@@ -85,6 +95,7 @@ struct controller {
 	struct ctrl_broker *view;     /* live brokers for the rules */
 	struct timer retry;
 	bool um_wanted;               /* send UpdateMetadata at the end of this sync */
+	struct ctrl_del *del;         /* topic deletion queue (ctrl_delete.h) */
 };
 
 struct ctl_call {
@@ -256,6 +267,7 @@ struct ctl_send {
 	struct controller *ctl;
 	int32_t id;
 	int16_t api;
+	int64_t epoch;       /* the broker epoch the request carried */
 };
 
 static void ctl_send_done(struct kclient *kc, enum sl_err status, struct kread *body, void *arg)
@@ -282,6 +294,15 @@ static void ctl_send_done(struct kclient *kc, enum sl_err status, struct kread *
 		LOG_W(0, "controller: broker %d answered %s with %s", s->id,
 		      s->api == KAFKA_API_UPDATE_METADATA ? "UpdateMetadata" : "LeaderAndIsr",
 		      kerr_name(err));
+		/* STALE_BROKER_EPOCH: another process answers at that address
+		 * (restarted, not registered yet or registered again): re-read
+		 * the registrations (a new epoch is a bounce) and resend. */
+		struct ctl_broker *b = ctl->dead ? NULL : ctl_broker_find(ctl, s->id);
+		if (err == CTRL_KERR_STALE_BROKER_EPOCH && b != NULL && b->alive &&
+		    b->epoch == s->epoch) {
+			b->fresh = true;
+			ctl_retry_later(ctl);
+		}
 	}
 	free(s);
 }
@@ -298,6 +319,7 @@ static void ctl_send(struct controller *ctl, struct ctl_broker *b, int16_t api, 
 	s->ctl = ctl;
 	s->id = b->id;
 	s->api = api;
+	s->epoch = b->epoch;
 	enum sl_err err = kclient_send(b->kc, api, version, req, ctl_send_done, s);
 	if (err != SL_OK) {
 		LOG_W(0, "controller: cannot queue a request to broker %d: %s", b->id,
@@ -391,7 +413,7 @@ static void ctl_send_um(struct controller *ctl)
 				o->TopicName = x->TopicName;
 				o->PartitionIndex = (int32_t)p;
 				o->ControllerEpoch = ps->controller_epoch;
-				o->Leader = ps->leader;
+				o->Leader = tp->deleting ? CD_LEADER_DURING_DELETE : ps->leader;
 				o->LeaderEpoch = ps->leader_epoch;
 				o->Isr = ctl_arr(ps->isr, ps->isr_count);
 				o->ZkVersion = ps->partition_epoch;
@@ -481,7 +503,7 @@ static void ctl_send_lair(struct controller *ctl, struct ctl_broker *b)
 			x->PartitionStates.count = 0;
 			for (uint32_t p = 0; p < tp->count; p++) {
 				struct ctrl_pstate *ps = &tp->ps[p];
-				if (!tp->has[p] || !ctrl_pstate_has_replica(ps, b->id) ||
+				if (!tp->has[p] || tp->deleting || !ctrl_pstate_has_replica(ps, b->id) ||
 				    (!b->fresh && !tp->dirty[p]))
 					continue;
 				struct LeaderAndIsrRequest_LeaderAndIsrPartitionState *o = &pst[pi++];
@@ -640,15 +662,38 @@ static bool ctl_state_same(const struct ctrl_pstate *a, const struct ctrl_pstate
 	       memcmp(a->isr, b->isr, a->isr_count * sizeof(a->isr[0])) == 0;
 }
 
+/* `view` without the bounced brokers, into `buf` (view.broker_count entries). */
+static struct ctrl_cluster ctl_fail_view(const struct controller *ctl,
+					 const struct ctrl_cluster *view, struct ctrl_broker *buf)
+{
+	struct ctrl_cluster c = { buf, 0 };
+
+	for (uint32_t i = 0; i < view->broker_count; i++) {
+		bool bounced = false;
+		for (uint32_t k = 0; k < ctl->nb; k++)
+			if (ctl->brokers[k].id == view->brokers[i].id)
+				bounced = ctl->brokers[k].bounced;
+		if (!bounced)
+			buf[c.broker_count++] = view->brokers[i];
+	}
+	SL_ASSERT(c.broker_count <= view->broker_count);
+	return c;
+}
+
 /* Decides and writes every partition that needs it. */
 static void ctl_write_phase(struct controller *ctl)
 {
 	struct ctrl_cluster view = ctl_view(ctl);
 	bool unclean = ctl->cl->b->config->unclean_leader_election_enable;
+	/* The failure half of a bounce sees the bounced brokers as dead. */
+	struct ctrl_broker *fb = calloc(view.broker_count + 1, sizeof(*fb));
+	struct ctrl_cluster fview = fb != NULL ? ctl_fail_view(ctl, &view, fb) : view;
 
 	ctl->phase = CTL_WRITE;
 	for (uint32_t t = 0; t < ctl->nt; t++) {
 		struct ctl_topic *tp = &ctl->topics[t];
+		if (tp->deleting)
+			continue;   /* no elections for a topic being deleted */
 		for (uint32_t p = 0; p < tp->count; p++) {
 			struct ctrl_pstate next;
 			if (!tp->has[p]) {
@@ -663,12 +708,13 @@ static void ctl_write_phase(struct controller *ctl)
 			for (uint32_t r = 0; r < tp->ps[p].replica_count; r++) {
 				int32_t id = tp->ps[p].replicas[r];
 				enum ctrl_change chg;
-				/* Registered (shutting down or not): not failed. */
-				if (ctrl_cluster_find(&view, id) != NULL)
+				/* Registered (shutting down or not) and not bounced:
+				 * not failed. */
+				if (ctrl_cluster_find(&fview, id) != NULL)
 					continue;
 				if (next.leader != id && !ctrl_pstate_in_isr(&next, id))
 					continue;
-				(void)ctrl_broker_failed(&view, id, &unclean, &next, 1, &chg, NULL);
+				(void)ctrl_broker_failed(&fview, id, &unclean, &next, 1, &chg, NULL);
 			}
 			if (next.leader == CTRL_NO_LEADER) {
 				struct ctrl_pstate n2;
@@ -686,6 +732,7 @@ static void ctl_write_phase(struct controller *ctl)
 			ctl_state_write(ctl, t, p, &next, false);
 		}
 	}
+	free(fb);
 	if (ctl->pending == 0)
 		ctl_phase_done(ctl);
 }
@@ -823,7 +870,9 @@ static void ctl_topics_got(struct zk *zk, const struct zk_result *res, void *arg
 		if (tc == NULL)
 			continue;
 		cluster_path(ctl->cl, path, "/brokers/topics/%s", name);
-		ctl_started(ctl, zk_get(zk, path, NULL, NULL, ctl_topic_got, tc), tc, true);
+		/* The data watch: partition modifications (ctrl_delete.h). */
+		ctl_started(ctl, zk_get(zk, path, ctrl_topic_watch, ctl->cl, ctl_topic_got, tc), tc,
+			    true);
 	}
 	/* Topics gone from ZooKeeper stay known (indexes are stable;
 	 * deletion is not served yet). */
@@ -864,6 +913,16 @@ static void ctl_broker_got(struct zk *zk, const struct zk_result *res, void *arg
 		/* Same registration (re-read because it is shutting down). */
 	} else if (b != NULL && res->err == SL_OK &&
 	    ctrlj_broker_decode(res->data, res->data_len, &jb, &why) == SL_OK) {
+		if (b->alive && res->stat.czxid != b->epoch) {
+			/* Restarted (or a new session) since we last looked: the
+			 * write phase handles a failure, then this startup. */
+			LOG_W(0, "controller: broker %d registered again (epoch %lld -> %lld): "
+			      "bounced", b->id, (long long)b->epoch, (long long)res->stat.czxid);
+			b->bounced = true;
+			if (b->kc != NULL)
+				kclient_close(b->kc);
+			b->kc = NULL;
+		}
 		snprintf(b->host, sizeof(b->host), "%s", jb.host);
 		b->port = jb.port;
 		for (uint32_t e = 0; e < jb.endpoint_count; e++) {
@@ -925,10 +984,9 @@ static void ctl_brokers_got(struct zk *zk, const struct zk_result *res, void *ar
 		if (end == res->children[i] || *end != '\0' || id < 0 || id > INT32_MAX)
 			continue;
 		struct ctl_broker *b = ctl_broker_find(ctl, (int32_t)id);
-		if (b != NULL && b->alive && !b->shutting_down) {
-			b->seen = true;
-			continue;
-		}
+		/* Every registration is read again: its czxid (the broker
+		 * epoch) tells a broker restarted inside its old session
+		 * (bounced) from the one we know (Kafka's processBrokerChange). */
 		if (b == NULL) {
 			if (ctl->nb == ctl->capb) {
 				uint32_t cap = ctl->capb ? ctl->capb * 2 : 8;
@@ -1091,6 +1149,11 @@ static void ctl_phase_done(struct controller *ctl)
 		return;
 	case CTL_WRITE:
 		ctl_send_all(ctl);
+		/* Every write of the failure half went through: the bounced
+		 * brokers are plain live brokers now (else the next sync
+		 * handles their failure again). */
+		for (uint32_t i = 0; i < ctl->nb && !ctl->resync; i++)
+			ctl->brokers[i].bounced = false;
 		ctl->phase = CTL_IDLE;
 		ctl->busy = false;
 		if (ctl->resync && ctl->retries < CONTROLLER_SYNC_RETRIES) {
@@ -1165,6 +1228,7 @@ void controller_start(struct cluster *cl)
 	timer_init(&ctl->retry, ctl_retry_fire);
 	cl->ctl = ctl;
 	ctl->busy = true;
+	ctl->del = ctrl_delete_start(cl, ctl);
 	ctl_epoch_get(ctl);
 }
 
@@ -1176,6 +1240,8 @@ void controller_stop(struct cluster *cl)
 		return;
 	cl->ctl = NULL;
 	ctl->dead = true;
+	ctrl_delete_stop(ctl->del);
+	ctl->del = NULL;
 	if (timer_armed(&ctl->retry))
 		timer_cancel(&cl->bs0->sh->timers, &ctl->retry);
 	for (uint32_t i = 0; i < ctl->nb; i++) {
@@ -1276,6 +1342,17 @@ bool controller_alter_partition(struct cluster *cl, const struct AlterPartitionR
 
 	if (ctl == NULL || ctl->dead || ctl->phase == CTL_EPOCH)
 		return false;
+	/* Kafka's ZK controller: the sender must be registered with exactly
+	 * the epoch it names (-1: not sent, Sluice's own brokers). */
+	const struct ctl_broker *sender = ctl_broker_find(ctl, in->BrokerId);
+	if (ctrl_broker_epoch_exact_stale(in->BrokerEpoch, sender != NULL && sender->alive
+							   ? sender->epoch : CTRL_EPOCH_UNKNOWN)) {
+		LOG_W(0, "controller: AlterPartition from broker %d with stale broker epoch %lld",
+		      in->BrokerId, (long long)in->BrokerEpoch);
+		out->ErrorCode = CTRL_KERR_STALE_BROKER_EPOCH;
+		done(arg);
+		return true;
+	}
 	ap = calloc(1, sizeof(*ap));
 	if (ap == NULL)
 		return false;
@@ -1530,7 +1607,7 @@ bool controller_controlled_shutdown(struct cluster *cl, int32_t broker_id, int64
 		free(cs);
 		return true;
 	}
-	if (broker_epoch != -1 && broker_epoch < b->epoch) {
+	if (ctrl_broker_epoch_stale(broker_epoch, b->epoch)) {
 		LOG_W(0, "controller: controlled shutdown of broker %d: stale broker epoch %lld < %lld",
 		      broker_id, (long long)broker_epoch, (long long)b->epoch);
 		out->error = CONTROLLER_KERR_STALE_BROKER_EPOCH;
@@ -1563,4 +1640,119 @@ bool controller_controlled_shutdown(struct cluster *cl, int32_t broker_id, int64
 	}
 	ctl_cs_finish(ctl, cs);
 	return true;
+}
+
+/* ---- topic deletion and partition modifications (ctrl_delete.h) ---- */
+
+bool controller_topic_view(struct controller *ctl, const char *name,
+			   struct controller_topic_view *out)
+{
+	struct ctl_topic *tp = ctl_topic_find(ctl, name, strlen(name));
+
+	if (tp == NULL || tp->count == 0)
+		return false;
+	out->name = tp->name;
+	out->id = tp->id;
+	out->count = tp->count;
+	out->ps = tp->ps;
+	return true;
+}
+
+void controller_topic_deleting(struct controller *ctl, const char *name)
+{
+	struct ctl_topic *tp = ctl_topic_find(ctl, name, strlen(name));
+
+	if (tp == NULL || tp->deleting)
+		return;
+	tp->deleting = true;
+	ctl_send_um(ctl);
+}
+
+void controller_topic_forget(struct controller *ctl, const char *name)
+{
+	struct ctl_topic *tp = ctl_topic_find(ctl, name, strlen(name));
+
+	SL_ASSERT(controller_idle(ctl));
+	if (tp == NULL)
+		return;
+	/* The slot stays (indexes are stable) but matches no name again. */
+	free(tp->ps);
+	free(tp->has);
+	free(tp->dirty);
+	free(tp->is_new);
+	tp->ps = NULL;
+	tp->has = tp->dirty = tp->is_new = NULL;
+	tp->count = 0;
+	tp->deleting = false;
+	tp->name[0] = '\0';
+	/* A topic of that name created since is read afresh. */
+	ctl_sync(ctl);
+}
+
+bool controller_idle(const struct controller *ctl)
+{
+	return !ctl->dead && !ctl->busy && ctl->phase == CTL_IDLE;
+}
+
+struct kclient *controller_broker_client(struct controller *ctl, int32_t id, int64_t *epoch)
+{
+	struct ctl_broker *b = ctl_broker_find(ctl, id);
+
+	if (b == NULL || !b->alive || b->kc == NULL)
+		return NULL;
+	*epoch = b->epoch;
+	return b->kc;
+}
+
+int32_t controller_epoch_of(const struct controller *ctl)
+{
+	return ctl->epoch;
+}
+
+int32_t controller_epoch_zkversion(const struct controller *ctl)
+{
+	return ctl->epoch_version;
+}
+
+struct ctrl_del *controller_del(struct controller *ctl)
+{
+	return ctl->del;
+}
+
+void controller_topic_grow(struct controller *ctl, const char *name, const struct ctrlj_topic *jt)
+{
+	struct ctl_topic *tp = ctl_topic_find(ctl, name, strlen(name));
+	uint32_t n = jt->partition_count;
+
+	if (tp == NULL || tp->count == 0 || tp->deleting || n <= tp->count)
+		return;
+	struct ctrl_pstate *ps = realloc(tp->ps, (n + 1) * sizeof(*ps));
+	if (ps != NULL)
+		tp->ps = ps;
+	bool *has = realloc(tp->has, (n + 1) * sizeof(bool));
+	if (has != NULL)
+		tp->has = has;
+	bool *dirty = realloc(tp->dirty, (n + 1) * sizeof(bool));
+	if (dirty != NULL)
+		tp->dirty = dirty;
+	bool *is_new = realloc(tp->is_new, (n + 1) * sizeof(bool));
+	if (is_new != NULL)
+		tp->is_new = is_new;
+	if (ps == NULL || has == NULL || dirty == NULL || is_new == NULL) {
+		LOG_E(0, "controller: out of memory growing topic %s", name);
+		return;
+	}
+	for (uint32_t p = tp->count; p < n; p++) {
+		memset(&tp->ps[p], 0, sizeof(tp->ps[p]));
+		tp->ps[p].replica_count = jt->parts[p].replica_count;
+		memcpy(tp->ps[p].replicas, jt->parts[p].replicas,
+		       jt->parts[p].replica_count * sizeof(int32_t));
+		tp->ps[p].leader = CTRL_NO_LEADER;
+		tp->has[p] = false;
+		tp->dirty[p] = false;
+		tp->is_new[p] = false;
+	}
+	LOG_I(0, "controller: topic %s grows from %u to %u partitions", name, tp->count, n);
+	tp->count = n;
+	ctl_sync(ctl);
 }

@@ -620,3 +620,69 @@ int16_t ctrl_alter_partition(const struct ctrl_cluster *c, const struct ctrl_pst
 	ctrl_pstate_check(next);
 	return CTRL_KERR_NONE;
 }
+
+/* ---- broker epochs ---- */
+
+bool ctrl_broker_epoch_stale(int64_t req_epoch, int64_t cur_epoch)
+{
+	if (req_epoch == CTRL_EPOCH_UNKNOWN)
+		return false;
+	if (cur_epoch == CTRL_EPOCH_UNKNOWN)
+		return true;
+	return req_epoch < cur_epoch;
+}
+
+bool ctrl_broker_epoch_exact_stale(int64_t req_epoch, int64_t cur_epoch)
+{
+	if (req_epoch == CTRL_EPOCH_UNKNOWN)
+		return false;
+	return cur_epoch == CTRL_EPOCH_UNKNOWN || req_epoch != cur_epoch;
+}
+
+/* The registration of `id` in `regs`, or NULL. */
+static const struct ctrl_reg *ctrl_reg_find(const struct ctrl_reg *regs, uint32_t count,
+					    int32_t id)
+{
+	for (uint32_t i = 0; i < count; i++)
+		if (regs[i].id == id)
+			return &regs[i];
+	return NULL;
+}
+
+enum ctrl_reg_change ctrl_reg_classify(const struct ctrl_reg *prev, uint32_t prev_count,
+				       const struct ctrl_reg *cur, uint32_t cur_count, int32_t id)
+{
+	SL_ASSERT(prev != NULL || prev_count == 0);
+	SL_ASSERT(cur != NULL || cur_count == 0);
+	const struct ctrl_reg *a = ctrl_reg_find(prev, prev_count, id);
+	const struct ctrl_reg *b = ctrl_reg_find(cur, cur_count, id);
+
+	if (a == NULL)
+		return b == NULL ? CTRL_REG_ABSENT : CTRL_REG_NEW;
+	if (b == NULL)
+		return CTRL_REG_DEAD;
+	return a->epoch == b->epoch ? CTRL_REG_SAME : CTRL_REG_BOUNCED;
+}
+
+uint32_t ctrl_reg_diff(const struct ctrl_reg *prev, uint32_t prev_count,
+		       const struct ctrl_reg *cur, uint32_t cur_count, int32_t *ids,
+		       enum ctrl_reg_change *changes, uint32_t cap)
+{
+	uint32_t n = 0;
+
+	SL_ASSERT(ids != NULL && changes != NULL);
+	for (uint32_t i = 0; i < prev_count && n < cap; i++) {
+		ids[n] = prev[i].id;
+		changes[n] = ctrl_reg_classify(prev, prev_count, cur, cur_count, prev[i].id);
+		n++;
+	}
+	for (uint32_t i = 0; i < cur_count && n < cap; i++) {
+		if (ctrl_reg_find(prev, prev_count, cur[i].id) != NULL)
+			continue;
+		ids[n] = cur[i].id;
+		changes[n] = CTRL_REG_NEW;
+		n++;
+	}
+	SL_ASSERT(n <= prev_count + cur_count);
+	return n;
+}

@@ -1,7 +1,8 @@
 /*
  * ctrl_rules.h — the ZooKeeper-mode controller's decision rules as pure
  * functions: replica assignment, leader elections, broker failure,
- * controlled shutdown and ISR change requests (AlterPartition). No I/O,
+ * controlled shutdown, ISR change requests (AlterPartition) and broker
+ * epochs (stale-epoch checks, new / dead / bounced brokers). No I/O,
  * no ZooKeeper, no clock: the caller reads the znodes, calls a rule,
  * writes the new states back conditionally and sends LeaderAndIsr.
  *
@@ -50,6 +51,7 @@ enum ctrl_kerr {
 	CTRL_KERR_INVALID_REQUEST = 42,
 	CTRL_KERR_OPERATION_NOT_ATTEMPTED = 55,
 	CTRL_KERR_FENCED_LEADER_EPOCH = 74,
+	CTRL_KERR_STALE_BROKER_EPOCH = 77,
 	CTRL_KERR_PREFERRED_LEADER_NOT_AVAILABLE = 80,
 	CTRL_KERR_ELIGIBLE_LEADERS_NOT_AVAILABLE = 83,
 	CTRL_KERR_ELECTION_NOT_NEEDED = 84,
@@ -244,5 +246,57 @@ struct ctrl_isr_req {
  */
 int16_t ctrl_alter_partition(const struct ctrl_cluster *c, const struct ctrl_pstate *cur,
 			     const struct ctrl_isr_req *req, struct ctrl_pstate *next);
+
+/* ---- broker epochs (Kafka's broker epoch = czxid of /brokers/ids/<id>) ---- */
+
+#define CTRL_EPOCH_UNKNOWN (-1)   /* a request without a broker epoch / no registration */
+
+/*
+ * The receiving side's check of a control request (LeaderAndIsr,
+ * UpdateMetadata, StopReplica, ControlledShutdown): `req_epoch` from the
+ * request, `cur_epoch` the receiver's current registration of that broker
+ * (CTRL_EPOCH_UNKNOWN: not registered, or not known yet). A request
+ * without an epoch (-1, older versions) is never stale; one naming an
+ * older registration is (only "older": the registration may be newer than
+ * what the receiver read, Kafka's rule); with no known registration any
+ * epoch is stale (it names a registration that is not this process's).
+ */
+bool ctrl_broker_epoch_stale(int64_t req_epoch, int64_t cur_epoch);
+
+/*
+ * AlterPartition's stricter check (Kafka's ZK controller): the sender
+ * must be registered (`cur_epoch` != CTRL_EPOCH_UNKNOWN) with exactly
+ * `req_epoch`. A request without an epoch (-1) is accepted (Sluice's own
+ * followers do not send one).
+ */
+bool ctrl_broker_epoch_exact_stale(int64_t req_epoch, int64_t cur_epoch);
+
+/* One registration under /brokers/ids. */
+struct ctrl_reg {
+	int32_t id;
+	int64_t epoch;            /* czxid */
+};
+
+/* What happened to one broker id between two snapshots of /brokers/ids. */
+enum ctrl_reg_change {
+	CTRL_REG_ABSENT = 0,      /* in neither */
+	CTRL_REG_SAME,            /* same registration (same epoch) */
+	CTRL_REG_NEW,             /* registered now, not before: startup */
+	CTRL_REG_DEAD,            /* registered before, not now: failure */
+	CTRL_REG_BOUNCED,         /* registered in both, another epoch: failure + startup */
+};
+
+/* `id` between `prev` and `cur` (unsorted; ids distinct within each). */
+enum ctrl_reg_change ctrl_reg_classify(const struct ctrl_reg *prev, uint32_t prev_count,
+				       const struct ctrl_reg *cur, uint32_t cur_count, int32_t id);
+
+/*
+ * Every id of either snapshot classified: `ids[i]`/`changes[i]` for i <
+ * the returned count (capacity `cap`, at most prev_count + cur_count),
+ * prev's ids first, then cur's ids absent from prev.
+ */
+uint32_t ctrl_reg_diff(const struct ctrl_reg *prev, uint32_t prev_count,
+		       const struct ctrl_reg *cur, uint32_t cur_count, int32_t *ids,
+		       enum ctrl_reg_change *changes, uint32_t cap);
 
 #endif

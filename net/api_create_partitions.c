@@ -12,6 +12,12 @@
  *       owners open the new partitions when they adopt it.
  *   create_partitions_done   (connection's shard) answers once every
  *       shard has the new partitions.
+ *   Cluster mode (b->zk_partitions_create set): the topics that passed the
+ *       name/count checks go to ZooKeeper instead (coordination/
+ *       topic_admin.c: validation of manual rows against the live brokers
+ *       and the topic's replication factor, ValidateOnly, a version-checked
+ *       rewrite of /brokers/topics/<t>); the answer comes once the znode is
+ *       written, as in Kafka; the controller then starts the partitions.
  */
 #include <string.h>
 
@@ -34,7 +40,79 @@ struct cp_op {
 	struct cp_topic *topics;
 	uint32_t n;
 	struct broker_create bc;
+	struct broker_zk_admin za;       /* cluster mode */
+	uint32_t *za_index;              /* cluster mode: request index of za.topics[k] */
 };
+
+static void create_partitions_zk_done(struct broker_shard *bs, struct broker_zk_admin *a)
+{
+	struct cp_op *op = a->arg;
+
+	(void)bs;
+	for (uint32_t k = 0; k < a->count; k++) {
+		struct cp_topic *t = &op->topics[op->za_index[k]];
+		t->slot->ErrorCode = a->topics[k].error_code;
+		if (a->topics[k].message[0] != '\0')
+			t->slot->ErrorMessage = admin_slice(a->topics[k].message);
+	}
+	req_respond(op->rq, &op->resp);
+}
+
+/*
+ * Cluster mode (broker.h zk_partitions_create): the `todo` topics that
+ * passed the checks (ValidateOnly included: ZooKeeper's assignment judges
+ * the manual rows) go to shard 0, which rewrites /brokers/topics/<t>.
+ * SL_OK or SL_ENOMEM.
+ */
+static enum sl_err create_partitions_zk(struct cp_op *op, uint32_t todo)
+{
+	struct req *rq = op->rq;
+	const struct CreatePartitionsRequest *in = rq->body;
+	uint32_t k = 0;
+
+	if (todo == 0) {
+		req_respond(rq, &op->resp);
+		return SL_OK;
+	}
+	op->za.topics = req_alloc(rq, (todo + 1) * sizeof(*op->za.topics));
+	op->za_index = req_alloc(rq, (todo + 1) * sizeof(*op->za_index));
+	if (op->za.topics == NULL || op->za_index == NULL)
+		return SL_ENOMEM;
+	memset(op->za.topics, 0, (todo + 1) * sizeof(*op->za.topics));
+	for (uint32_t i = 0; i < op->n; i++) {
+		const struct CreatePartitionsRequest_CreatePartitionsTopic *ct = &in->Topics.items[i];
+		if (!op->topics[i].go)
+			continue;
+		struct broker_zk_topic *zt = &op->za.topics[k];
+		op->za_index[k++] = i;
+		zt->name = op->topics[i].name;
+		zt->name_len = (uint32_t)strlen(op->topics[i].name);
+		zt->count = op->topics[i].count;
+		zt->assign_rows = ct->Assignments.count;
+		if (ct->Assignments.count >= 0) {
+			struct karray_i32 *rows = req_alloc(rq, ((size_t)ct->Assignments.count + 1) *
+								sizeof(*rows));
+			if (rows == NULL)
+				return SL_ENOMEM;
+			for (int32_t j = 0; j < ct->Assignments.count; j++)
+				rows[j] = ct->Assignments.items[j].BrokerIds;
+			zt->assign = rows;
+		}
+		zt->error_code = KERR_NONE;
+	}
+	op->za.count = k;
+	op->za.validate_only = in->ValidateOnly;
+	op->za.timeout_ms = in->TimeoutMs;
+	op->za.done = create_partitions_zk_done;
+	op->za.arg = op;
+	if (rq->bs->b->zk_partitions_create(rq->bs, &op->za) != SL_OK) {
+		for (uint32_t i = 0; i < op->n; i++)
+			if (op->topics[i].go)
+				op->topics[i].slot->ErrorCode = KERR_REQUEST_TIMED_OUT;
+		req_respond(rq, &op->resp);
+	}
+	return SL_OK;
+}
 
 /* Runs on: shard 0. */
 static uint32_t create_partitions_on_ctl(struct broker_shard *bs0, struct broker_create *bc)
@@ -100,7 +178,9 @@ static enum sl_err create_partitions_check(struct cp_op *op, uint32_t i)
 				    "requested %d.", topic->partition_count, ct->Count);
 		return SL_OK;
 	}
-	if (ct->Assignments.count >= 0) {
+	if (ct->Assignments.count >= 0 && rq->bs->b->zk_partitions_create != NULL) {
+		/* Cluster mode: rows checked against ZooKeeper's assignment (topic_admin.c). */
+	} else if (ct->Assignments.count >= 0) {
 		if (ct->Assignments.count != ct->Count - topic->partition_count) {
 			r->ErrorCode = KERR_INVALID_REPLICA_ASSIGNMENT;
 			r->ErrorMessage = admin_msg(rq, "Increasing the number of partitions by %d but "
@@ -119,7 +199,7 @@ static enum sl_err create_partitions_check(struct cp_op *op, uint32_t i)
 			}
 		}
 	}
-	if (in->ValidateOnly)
+	if (in->ValidateOnly && rq->bs->b->zk_partitions_create == NULL)
 		return SL_OK;
 	t->name = admin_strdup(rq, ct->Name);
 	if (t->name == NULL)
@@ -154,17 +234,8 @@ enum sl_err api_create_partitions_handle(struct req *rq)
 			return SL_ENOMEM;
 		todo += op->topics[i].go;
 	}
-	/* Cluster mode: adding partitions through ZooKeeper is not served yet;
-	 * say so instead of growing only this broker's catalog. */
-	for (uint32_t i = 0; i < op->n && rq->bs->b->zk_topics_create != NULL; i++) {
-		if (!op->topics[i].go)
-			continue;
-		op->topics[i].go = false;
-		op->topics[i].slot->ErrorCode = KERR_INVALID_REQUEST;
-		op->topics[i].slot->ErrorMessage =
-			admin_slice("CreatePartitions is not supported in cluster mode yet");
-		todo--;
-	}
+	if (rq->bs->b->zk_partitions_create != NULL)
+		return create_partitions_zk(op, todo);
 	if (todo == 0) {
 		req_respond(rq, &op->resp);
 		return SL_OK;

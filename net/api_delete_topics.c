@@ -14,6 +14,11 @@
  *   delete_topics_done       (connection's shard, once every shard adopted
  *       the snapshot, so the files are gone) answers. A topic of the same
  *       name can be created right after, with a new id.
+ *   Cluster mode (b->zk_topics_delete set): the resolved topics go to
+ *       ZooKeeper instead (/admin/delete_topics/<t>, coordination/
+ *       topic_admin.c); delete_topics_zk_done answers once this broker's
+ *       metadata lost them (Kafka's DelayedDeleteTopics) or TimeoutMs
+ *       passed (REQUEST_TIMED_OUT); the controller does the deletion.
  */
 #include <string.h>
 
@@ -37,7 +42,62 @@ struct dt_op {
 	struct dt_topic *topics;
 	uint32_t count;
 	struct broker_create bc;
+	struct broker_zk_admin za;       /* cluster mode */
 };
+
+/* Cluster mode: every queued topic's outcome into its slot, then the answer. */
+static void delete_topics_zk_done(struct broker_shard *bs, struct broker_zk_admin *a)
+{
+	struct dt_op *op = a->arg;
+	uint32_t k = 0;
+
+	(void)bs;
+	for (uint32_t i = 0; i < op->count && k < a->count; i++) {
+		if (!op->topics[i].go)
+			continue;
+		struct broker_zk_topic *zt = &a->topics[k++];
+		op->topics[i].slot->ErrorCode = zt->error_code;
+		if (zt->message[0] != '\0')
+			op->topics[i].slot->ErrorMessage = admin_slice(zt->message);
+	}
+	req_respond(op->rq, &op->resp);
+}
+
+/*
+ * Cluster mode (broker.h zk_topics_delete): hands the `todo` topics to
+ * ZooKeeper; the answer comes from delete_topics_zk_done. SL_OK or SL_ENOMEM.
+ */
+static enum sl_err delete_topics_zk(struct dt_op *op, uint32_t todo)
+{
+	struct req *rq = op->rq;
+	const struct DeleteTopicsRequest *in = rq->body;
+	uint32_t k = 0;
+
+	op->za.topics = req_alloc(rq, (todo + 1) * sizeof(*op->za.topics));
+	if (op->za.topics == NULL)
+		return SL_ENOMEM;
+	memset(op->za.topics, 0, (todo + 1) * sizeof(*op->za.topics));
+	for (uint32_t i = 0; i < op->count; i++) {
+		if (!op->topics[i].go)
+			continue;
+		struct broker_zk_topic *zt = &op->za.topics[k++];
+		zt->name = op->topics[i].name;
+		zt->name_len = (uint32_t)strlen(op->topics[i].name);
+		zt->id = op->topics[i].id;
+		zt->error_code = KERR_NONE;
+	}
+	op->za.count = k;
+	op->za.timeout_ms = in->TimeoutMs;
+	op->za.done = delete_topics_zk_done;
+	op->za.arg = op;
+	if (rq->bs->b->zk_topics_delete(rq->bs, &op->za) != SL_OK) {
+		for (uint32_t i = 0; i < op->count; i++)
+			if (op->topics[i].go)
+				op->topics[i].slot->ErrorCode = KERR_REQUEST_TIMED_OUT;
+		req_respond(rq, &op->resp);
+	}
+	return SL_OK;
+}
 
 /* Runs on: shard 0. */
 static uint32_t delete_topics_on_ctl(struct broker_shard *bs0, struct broker_create *bc)
@@ -109,12 +169,6 @@ static enum sl_err delete_topics_resolve(struct dt_op *op, uint32_t i, struct dt
 	t->id = topic->id;
 	r->Name = admin_slice(t->name);
 	r->TopicId = topic->id;
-	if (rq->bs->b->zk_topics_create != NULL) {
-		/* Cluster mode: deletion through /admin/delete_topics is not served yet. */
-		r->ErrorCode = KERR_TOPIC_DELETION_DISABLED;
-		r->ErrorMessage = admin_slice("Topic deletion is not supported in cluster mode yet.");
-		return SL_OK;
-	}
 	if (!rq->bs->b->config->delete_topic_enable) {
 		r->ErrorCode = KERR_TOPIC_DELETION_DISABLED;
 		r->ErrorMessage = admin_slice("Topic deletion is disabled.");
@@ -157,6 +211,8 @@ enum sl_err api_delete_topics_handle(struct req *rq)
 		req_respond(rq, &op->resp);
 		return SL_OK;
 	}
+	if (rq->bs->b->zk_topics_delete != NULL)
+		return delete_topics_zk(op, todo);
 	if (admin_mutate(rq, &op->bc, delete_topics_on_ctl, delete_topics_done, op) != SL_OK) {
 		for (uint32_t i = 0; i < op->count; i++)
 			if (op->topics[i].go)

@@ -67,6 +67,7 @@
 #define BROKER_PID_ERROR 2
 
 struct conn;
+struct broker_zk_admin;
 struct broker_ctl;
 struct broker_create;
 struct producer_ids;
@@ -112,6 +113,14 @@ struct broker {
 	void *cluster;                   /* coordination/'s struct cluster (shard 0) */
 	/* Cluster mode: replication/hwsave.h's HW checkpoint upkeep (main). */
 	void *hwsave;
+	/* Cluster mode (coordination/topic_admin.h, set by main; NULL in
+	 * embedded mode): DeleteTopics queues /admin/delete_topics/<t> and
+	 * `done` runs on bs's shard once bs's snapshot no longer has the topic
+	 * (or after timeout_ms: REQUEST_TIMED_OUT); CreatePartitions rewrites
+	 * /brokers/topics/<t> (version-checked) and `done` runs once written.
+	 * SL_OK: done will run; else nothing was sent. Runs on: any shard. */
+	enum sl_err (*zk_topics_delete)(struct broker_shard *bs, struct broker_zk_admin *a);
+	enum sl_err (*zk_partitions_create)(struct broker_shard *bs, struct broker_zk_admin *a);
 };
 
 /* One per shard: sh->app. Touched only by its shard. */
@@ -218,6 +227,36 @@ enum sl_err broker_topics_create(struct broker_shard *bs, struct broker_create *
  * creates with num.partitions, logs failures. Runs on: any shard.
  */
 void broker_topic_autocreate(struct broker_shard *bs, const char *name, size_t len);
+
+/* ---- cluster-mode topic administration (broker->zk_topics_delete, zk_partitions_create) ---- */
+
+#define BROKER_ZK_MSG_MAX 160
+
+/* One topic of a DeleteTopics / CreatePartitions handed to ZooKeeper. */
+struct broker_zk_topic {
+	const char *name;                /* borrowed until done */
+	uint32_t name_len;
+	struct kuuid id;                 /* DeleteTopics: the id this broker resolved */
+	int32_t count;                   /* CreatePartitions: the new total */
+	/* CreatePartitions: manual assignment, one row per new partition
+	 * (borrowed until done), or NULL: assigned over the live brokers. */
+	const struct karray_i32 *assign;
+	int32_t assign_rows;
+	int16_t error_code;              /* in: KERR_NONE to act on it; out */
+	char message[BROKER_ZK_MSG_MAX]; /* out: error message or "" */
+};
+
+struct broker_zk_admin;
+typedef void broker_zk_admin_done_fn(struct broker_shard *bs, struct broker_zk_admin *a);
+
+struct broker_zk_admin {
+	struct broker_zk_topic *topics;
+	uint32_t count;
+	bool validate_only;              /* CreatePartitions */
+	int32_t timeout_ms;              /* DeleteTopics wait; <= 0: do not wait */
+	broker_zk_admin_done_fn *done;   /* runs on the requesting shard */
+	void *arg;
+};
 
 /* Sends a cross-shard message through this shard's outbox (outbox.h). */
 static inline enum sl_err broker_send(struct broker_shard *bs, uint32_t to, const struct xmsg *m)

@@ -17,7 +17,7 @@
  * also advertises v3 and up.
  */
 static struct dispatch_api dispatch_table[DISPATCH_KEYS] = {
-	[KAFKA_API_PRODUCE] = { 3, 11, api_produce_handle, DISPATCH_ADVERTISE_FROM, 0 },
+	[KAFKA_API_PRODUCE] = { 3, 11, api_produce_handle, DISPATCH_ADVERTISE_V0 },
 	[KAFKA_API_FETCH] = { 4, 16, api_fetch_handle, 0 },
 	[KAFKA_API_LIST_OFFSETS] = { 1, 8, api_list_offsets_handle, 0 },
 	[KAFKA_API_METADATA] = { 0, 12, api_metadata_handle, 0 },
@@ -39,7 +39,7 @@ void dispatch_register(int16_t key, int16_t min, int16_t max, dispatch_handler_f
 	SL_ASSERT(key >= 0 && key < DISPATCH_KEYS && handle != NULL);
 	SL_ASSERT(dispatch_table[key].handle == NULL || dispatch_table[key].handle == handle);
 	SL_ASSERT(row != NULL && min >= row->version_min && max <= row->version_max && min <= max);
-	dispatch_table[key] = (struct dispatch_api){ min, max, handle, 0, min };
+	dispatch_table[key] = (struct dispatch_api){ min, max, handle, 0 };
 }
 
 const struct dispatch_api *dispatch_find(int16_t key)
@@ -63,7 +63,7 @@ enum dispatch_verdict dispatch_check(int16_t key, int16_t version)
 
 int16_t dispatch_advertised_min(const struct dispatch_api *api)
 {
-	return (api->flags & DISPATCH_ADVERTISE_FROM) ? api->advertised_min : api->version_min;
+	return (api->flags & DISPATCH_ADVERTISE_V0) ? 0 : api->version_min;
 }
 
 uint32_t dispatch_count(void)

@@ -32,19 +32,15 @@ typedef enum sl_err dispatch_handler_fn(struct req *rq);
 
 /* Flags. */
 #define DISPATCH_ANY_VERSION (1u << 0)  /* handler also gets versions out of range (body NULL) */
-#define DISPATCH_ADVERTISE_FROM (1u << 1) /* ApiVersions advertises advertised_min */
+/* ApiVersions advertises MinVersion 0; requests below version_min are
+ * still refused. Only Produce, for the reason given in dispatch.c. */
+#define DISPATCH_ADVERTISE_V0 (1u << 1)
 
 struct dispatch_api {
 	int16_t version_min;
 	int16_t version_max;
 	dispatch_handler_fn *handle;    /* NULL: not served */
 	uint32_t flags;
-	/*
-	 * DISPATCH_ADVERTISE_FROM: the MinVersion ApiVersions advertises when
-	 * it is below version_min (requests below version_min are still
-	 * refused). Only Produce, for the reason given in dispatch.c.
-	 */
-	int16_t advertised_min;
 };
 
 enum dispatch_verdict {

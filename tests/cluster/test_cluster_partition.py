@@ -1,7 +1,8 @@
 """test_cluster_partition.py — 1 ZooKeeper + 3 brokers, a topic with RF 3 and
-min.insync.replicas=2. The leader of one partition (not the controller;
-SL_CUT_CONTROLLER=1 adds a round cutting the controller) is cut off from the other
-brokers and from ZooKeeper by firewall rules on 127.0.0.1, while the
+min.insync.replicas=2. Two rounds: first the leader of one partition (not
+the controller), then the controller itself (leading a partition: a
+deposed controller must learn it lost both roles) is cut off from the
+other brokers and from ZooKeeper by firewall rules on 127.0.0.1, while the
 test's own clients still reach it:
 
   - acks=all writes to the cut-off leader are not acknowledged (its ISR
@@ -300,14 +301,11 @@ def run(c, cut):
     cut_round(c, cut, "leader", part, acked[part])
     # Round 2: the controller, leading a partition (a deposed controller
     # must learn it lost both roles).
-    # (Cutting off the controller itself is not run yet: it flaked under
-    # ASan, see the report of this wave.)
-    if os.environ.get("SL_CUT_CONTROLLER"):
-        ctl = controller(c)
-        pm = parts_md(c, ctl, TOPIC)
-        led = [p for p in range(NPART) if pm[p][0] == ctl]
-        if led:
-            cut_round(c, cut, "controller", led[0], acked[led[0]])
+    ctl = controller(c)
+    pm = parts_md(c, ctl, TOPIC)
+    led = [p for p in range(NPART) if pm[p][0] == ctl]
+    if check(led, "the controller %d leads a partition (%s)" % (ctl, pm)):
+        cut_round(c, cut, "controller", led[0], acked[led[0]])
     for p in range(NPART):
         lp = parts_md(c, 1, TOPIC)[p][0]
         _, hwp, _ = consume_all(c, lp, TOPIC, p)

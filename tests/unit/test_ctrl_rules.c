@@ -3,8 +3,8 @@
  * ctrl_rules.h) on small clusters: Kafka's replica assignment examples
  * (rack-unaware and rack-aware, derived from AdminUtils' algorithm), new
  * partition states, offline / controlled-shutdown / preferred /
- * reassignment elections, broker failure, controlled shutdown and
- * AlterPartition validation.
+ * reassignment elections, broker failure, controlled shutdown,
+ * AlterPartition validation, broker-epoch checks and bounced brokers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -436,6 +436,93 @@ static void test_alter_partition(void **st)
 	assert_int_equal(next.leader_recovery_state, CTRL_RECOVERED);
 }
 
+/* Stale-epoch rules: "older" for control requests, "exact" for AlterPartition. */
+static void test_broker_epoch_stale(void **state)
+{
+	(void)state;
+	/* No epoch in the request (old versions): never stale. */
+	assert_false(ctrl_broker_epoch_stale(-1, 100));
+	assert_false(ctrl_broker_epoch_stale(-1, -1));
+	/* Older registration: stale; same or newer (ZooKeeper lag): not. */
+	assert_true(ctrl_broker_epoch_stale(99, 100));
+	assert_false(ctrl_broker_epoch_stale(100, 100));
+	assert_false(ctrl_broker_epoch_stale(101, 100));
+	/* The receiver has no registration (yet): any epoch is another's. */
+	assert_true(ctrl_broker_epoch_stale(100, -1));
+
+	assert_false(ctrl_broker_epoch_exact_stale(-1, 100));
+	assert_false(ctrl_broker_epoch_exact_stale(100, 100));
+	assert_true(ctrl_broker_epoch_exact_stale(99, 100));
+	assert_true(ctrl_broker_epoch_exact_stale(101, 100));
+	assert_true(ctrl_broker_epoch_exact_stale(100, -1));
+}
+
+/* New / dead / bounced / same brokers from two snapshots of /brokers/ids. */
+static void test_reg_diff(void **state)
+{
+	(void)state;
+	const struct ctrl_reg prev[] = { { 1, 10 }, { 2, 20 }, { 3, 30 } };
+	/* 1 same, 2 bounced (restarted inside its old session), 3 gone, 4 new. */
+	const struct ctrl_reg cur[] = { { 4, 45 }, { 2, 44 }, { 1, 10 } };
+	int32_t ids[8];
+	enum ctrl_reg_change ch[8];
+
+	assert_int_equal(ctrl_reg_classify(prev, 3, cur, 3, 1), CTRL_REG_SAME);
+	assert_int_equal(ctrl_reg_classify(prev, 3, cur, 3, 2), CTRL_REG_BOUNCED);
+	assert_int_equal(ctrl_reg_classify(prev, 3, cur, 3, 3), CTRL_REG_DEAD);
+	assert_int_equal(ctrl_reg_classify(prev, 3, cur, 3, 4), CTRL_REG_NEW);
+	assert_int_equal(ctrl_reg_classify(prev, 3, cur, 3, 5), CTRL_REG_ABSENT);
+	assert_int_equal(ctrl_reg_classify(NULL, 0, NULL, 0, 1), CTRL_REG_ABSENT);
+
+	assert_int_equal(ctrl_reg_diff(prev, 3, cur, 3, ids, ch, 8), 4);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(ch[0], CTRL_REG_SAME);
+	assert_int_equal(ids[1], 2);
+	assert_int_equal(ch[1], CTRL_REG_BOUNCED);
+	assert_int_equal(ids[2], 3);
+	assert_int_equal(ch[2], CTRL_REG_DEAD);
+	assert_int_equal(ids[3], 4);
+	assert_int_equal(ch[3], CTRL_REG_NEW);
+	/* Capacity bounds the output. */
+	assert_int_equal(ctrl_reg_diff(prev, 3, cur, 3, ids, ch, 2), 2);
+	/* Everything new / everything dead. */
+	assert_int_equal(ctrl_reg_diff(NULL, 0, cur, 3, ids, ch, 8), 3);
+	assert_int_equal(ch[0], CTRL_REG_NEW);
+	assert_int_equal(ch[2], CTRL_REG_NEW);
+	assert_int_equal(ctrl_reg_diff(prev, 3, NULL, 0, ids, ch, 8), 3);
+	assert_int_equal(ch[1], CTRL_REG_DEAD);
+}
+
+/*
+ * A bounced broker is handled as a failure (with a view that does not
+ * hold it) then a startup: where it led a leader is elected from the
+ * others of the ISR, and it leaves every ISR.
+ */
+static void test_bounced_broker_failure(void **state)
+{
+	(void)state;
+	struct ctrl_cluster c = mk(3);
+	const int32_t r[] = { 1, 0, 2 };
+	struct ctrl_pstate st[2];
+	enum ctrl_change ch[2];
+	uint32_t moved[2];
+
+	st[0] = ps_make(r, 3, r, 3, 1, 5);        /* led by the bounced broker 1 */
+	st[1] = ps_make(r, 3, r, 3, 0, 7);        /* followed by it */
+	g_b[1].alive = false;                     /* the failure half: not in the view */
+	assert_int_equal(ctrl_broker_failed(&c, 1, NULL, st, 2, ch, moved), 1);
+	assert_int_equal(moved[0], 0);
+	assert_int_equal(st[0].leader, 0);
+	assert_false(ctrl_pstate_in_isr(&st[0], 1));
+	assert_int_equal(st[0].leader_epoch, 6);
+	assert_int_equal(st[1].leader, 0);
+	assert_false(ctrl_pstate_in_isr(&st[1], 1));
+	assert_int_equal(st[1].leader_epoch, 8);
+	g_b[1].alive = true;                      /* the startup half */
+	/* It rejoins only through AlterPartition from the leader. */
+	assert_false(ctrl_pstate_in_isr(&st[0], 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,6 +538,9 @@ int main(void)
 		cmocka_unit_test(test_broker_failed_unclean),
 		cmocka_unit_test(test_controlled_shutdown),
 		cmocka_unit_test(test_alter_partition),
+		cmocka_unit_test(test_broker_epoch_stale),
+		cmocka_unit_test(test_reg_diff),
+		cmocka_unit_test(test_bounced_broker_failure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
